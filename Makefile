@@ -1,0 +1,44 @@
+# MusicEdit: `make demo` and `make test` do all the set-up on a fresh machine.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO_DIR ?= demo_output
+
+.PHONY: install demo test lint format bench clean-demo
+
+install: $(STAMP)
+
+# Re-install whenever the package metadata or the pinned working set changes.
+$(STAMP): setup.cfg pyproject.toml constraints.txt
+	@echo ">>> Creating $(VENV) with $(PYTHON) and installing musicedit (pinned by constraints.txt) …"
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+demo: install
+	@echo ">>> 1/3 Generating a synthetic jam and its polished edit (with ground truth) into $(DEMO_DIR)/training_data"
+	$(BIN)/musicedit synth --n 1 --seed 7 --out $(DEMO_DIR)/training_data --plot
+	@echo ">>> 2/3 Precaching mel, beats and the 121 beat features into $(DEMO_DIR)/cache"
+	$(BIN)/musicedit precache --data-dir $(DEMO_DIR)/training_data --cache-dir $(DEMO_DIR)/cache
+	@echo ">>> 3/3 Summary and pictures"
+	$(BIN)/musicedit info $(DEMO_DIR)/training_data --cache-dir $(DEMO_DIR)/cache --plot $(DEMO_DIR)
+	@echo ">>> Done: listen to $(DEMO_DIR)/training_data/input/*_raw.wav and desired_output/*_edit.wav; pictures in $(DEMO_DIR)/"
+
+test: install
+	@echo ">>> Running the test suite (CPU, tiny audio)"
+	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: install
+	$(BIN)/python scripts/bench_precache.py
+
+clean-demo:
+	rm -rf $(DEMO_DIR)

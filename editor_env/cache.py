@@ -1,0 +1,196 @@
+"""The feature cache: mels, beats and beat features of every sample, computed once.
+
+Layout (DESIGN.md)::
+
+    cache/features/{sample}_raw.npz   'mel' (128, T) float32 in [0, 1]
+    cache/features/{sample}_edit.npz  'mel' of the human edit
+    cache/beats/{sample}_raw.npz      'beat_times', 'bar_position', 'tempo', 'features' (n_beats, 121)
+
+Every file stores the key it was made with: a hash of the :class:`AudioParams`, the cache
+format version and the source file's size and modification time. A file whose key differs
+(other parameters, a changed recording) is recomputed, never silently reused. Files are
+written atomically, so an interrupted run leaves only finished files and a rerun skips them.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import dataclasses
+import json
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from editor_env.beats import BeatGrid
+from editor_env.dataset import SamplePair, discover_pairs
+from editor_env.errors import MusicEditError
+from editor_env.features import FEATURE_NAMES, Analysis
+from editor_env.io import atomic_path
+from editor_env.params import DEFAULT_PARAMS, AudioParams
+
+CACHE_VERSION = 1
+
+
+def features_path(cache_dir: str | os.PathLike, sample: str, kind: str = "raw") -> Path:
+    return Path(cache_dir) / "features" / f"{sample}_{kind}.npz"
+
+
+def beats_path(cache_dir: str | os.PathLike, sample: str) -> Path:
+    return Path(cache_dir) / "beats" / f"{sample}_raw.npz"
+
+
+def cache_key(source: Path, params: AudioParams) -> str:
+    """What a cache file depends on: parameters, format version and the source file's identity."""
+    stat = source.stat()
+    return json.dumps(
+        {"params": params.hash(), "version": CACHE_VERSION, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns},
+        sort_keys=True,
+    )
+
+
+def is_fresh(path: Path, key: str) -> bool:
+    """True when ``path`` exists, is readable and was made with ``key``."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return str(data["key"]) == key
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
+        return False  # missing, truncated or foreign: recompute
+
+
+def _save_npz(path: Path, key: str, params: AudioParams, **arrays: np.ndarray) -> None:
+    with atomic_path(path) as tmp:
+        np.savez(tmp, key=np.array(key), params_json=np.array(json.dumps(params.to_dict())), **arrays)
+
+
+@dataclasses.dataclass
+class PrecacheResult:
+    """What one precache run did: sample names by outcome, and failures with their reason."""
+
+    computed: list[str] = dataclasses.field(default_factory=list)
+    skipped: list[str] = dataclasses.field(default_factory=list)
+    failed: dict[str, str] = dataclasses.field(default_factory=dict)
+    audio_seconds: float = 0.0
+    """Seconds of audio analysed in this run (computed samples only)."""
+
+
+def precache_sample(pair: SamplePair, cache_dir: str | os.PathLike, params: AudioParams = DEFAULT_PARAMS) -> tuple[str, float]:
+    """Cache mel + beats + features of the raw and the mel of the edit, unless already fresh.
+
+    :returns: ``("computed" | "skipped", seconds of audio analysed)``.
+    """
+    from editor_env.audio import analysis_signal, load_audio, mel_spectrogram
+    from editor_env.features import analyze_signal
+
+    seconds = 0.0
+    raw_key = cache_key(pair.raw_path, params)
+    raw_mel_path, raw_beats_path = features_path(cache_dir, pair.name, "raw"), beats_path(cache_dir, pair.name)
+    todo_raw = not (is_fresh(raw_mel_path, raw_key) and is_fresh(raw_beats_path, raw_key))
+    if todo_raw:
+        y = analysis_signal(load_audio(pair.raw_path), params)
+        analysis = analyze_signal(y, params)
+        _save_npz(raw_mel_path, raw_key, params, mel=analysis.mel)
+        grid = analysis.beats
+        _save_npz(
+            raw_beats_path,
+            raw_key,
+            params,
+            beat_times=grid.times,
+            bar_position=grid.bar_position,
+            downbeats=grid.downbeats,
+            tempo=np.array(grid.tempo),
+            beat_source=np.array(grid.source),
+            duration=np.array(analysis.duration),
+            features=analysis.features,
+            feature_names=np.array(FEATURE_NAMES),
+        )
+        seconds += analysis.duration
+    todo_edit = False
+    if pair.edit_path is not None:
+        edit_key = cache_key(pair.edit_path, params)
+        edit_mel_path = features_path(cache_dir, pair.name, "edit")
+        todo_edit = not is_fresh(edit_mel_path, edit_key)
+        if todo_edit:
+            y = analysis_signal(load_audio(pair.edit_path), params)
+            _save_npz(edit_mel_path, edit_key, params, mel=mel_spectrogram(y, params))
+            seconds += y.size / params.sample_rate
+    return ("computed" if (todo_raw or todo_edit) else "skipped"), seconds
+
+
+def _worker(args: tuple[SamplePair, str, AudioParams]) -> tuple[str, str, float, str]:
+    pair, cache_dir, params = args
+    try:
+        status, seconds = precache_sample(pair, cache_dir, params)
+        return pair.name, status, seconds, ""
+    except MusicEditError as exc:
+        return pair.name, "failed", 0.0, str(exc)
+
+
+def precache(
+    data_dir: str | os.PathLike,
+    cache_dir: str | os.PathLike,
+    *,
+    params: AudioParams = DEFAULT_PARAMS,
+    samples: list[str] | None = None,
+    workers: int = 1,
+    progress: bool = True,
+    require_edit: bool = False,
+) -> PrecacheResult:
+    """Cache every sample of ``data_dir`` (or the named ``samples``) into ``cache_dir``.
+
+    Finished samples are skipped; a sample that fails (corrupt audio, say) is reported by name
+    and does not stop the others. ``workers > 1`` analyses samples in that many processes.
+    """
+    from tqdm.auto import tqdm
+
+    if workers < 1:
+        raise MusicEditError(f"--workers must be at least 1 (got {workers}).")
+    pairs = discover_pairs(data_dir, require_edit=require_edit, samples=samples)
+    result = PrecacheResult()
+    jobs = [(pair, str(cache_dir), params) for pair in pairs]
+    bar = tqdm(total=len(jobs), desc="precache", unit="sample", disable=not progress)
+
+    def record(name: str, status: str, seconds: float, error: str) -> None:
+        {"computed": result.computed, "skipped": result.skipped}.get(status, []).append(name)
+        if status == "failed":
+            result.failed[name] = error
+        result.audio_seconds += seconds
+        bar.set_postfix(computed=len(result.computed), skipped=len(result.skipped), failed=len(result.failed))
+        bar.update()
+
+    try:
+        if workers == 1:
+            for job in jobs:
+                record(*_worker(job))
+        else:
+            with cf.ProcessPoolExecutor(max_workers=workers) as pool:
+                for outcome in pool.map(_worker, jobs):
+                    record(*outcome)
+    finally:
+        bar.close()
+    return result
+
+
+def load_analysis(cache_dir: str | os.PathLike, sample: str, params: AudioParams = DEFAULT_PARAMS) -> Analysis:
+    """The cached raw analysis of ``sample``.
+
+    :raises MusicEditError: not cached, or cached with other parameters (run ``musicedit precache``).
+    """
+    mel_file, beat_file = features_path(cache_dir, sample, "raw"), beats_path(cache_dir, sample)
+    for path in (mel_file, beat_file):
+        if not path.is_file():
+            raise MusicEditError(f"{path} is missing: run `musicedit precache` for sample {sample!r}.")
+    with np.load(mel_file, allow_pickle=False) as mel_data, np.load(beat_file, allow_pickle=False) as beat_data:
+        for path, data in ((mel_file, mel_data), (beat_file, beat_data)):
+            made_with = json.loads(str(data["params_json"]))
+            if AudioParams(**made_with) != params:
+                diff = {k: (v, getattr(params, k)) for k, v in made_with.items() if getattr(params, k) != v}
+                raise MusicEditError(
+                    f"{path} was made with other analysis parameters (cached, wanted: {diff}); "
+                    "run `musicedit precache` again."
+                )
+        grid = BeatGrid(
+            beat_data["beat_times"], beat_data["bar_position"], float(beat_data["tempo"]), str(beat_data["beat_source"])
+        )
+        return Analysis(mel=mel_data["mel"], beats=grid, features=beat_data["features"], duration=float(beat_data["duration"]))

@@ -117,7 +117,9 @@ def write_audio(path: str | os.PathLike, samples: np.ndarray, sample_rate: int, 
     return path
 
 
-def mel_spectrogram(y: np.ndarray, params: AudioParams = DEFAULT_PARAMS, *, power: np.ndarray | None = None) -> np.ndarray:
+def mel_spectrogram(
+    y: np.ndarray, params: AudioParams = DEFAULT_PARAMS, *, power: np.ndarray | None = None
+) -> np.ndarray:
     """Normalised log-mel spectrogram ``(n_mels, n_frames)`` float32 in [0, 1].
 
     ``(clip(power_to_db(mel, ref=1), -top_db, 0) + top_db) / top_db`` with unnormalised

@@ -75,7 +75,9 @@ class PrecacheResult:
     """Seconds of audio analysed in this run (computed samples only)."""
 
 
-def precache_sample(pair: SamplePair, cache_dir: str | os.PathLike, params: AudioParams = DEFAULT_PARAMS) -> tuple[str, float]:
+def precache_sample(
+    pair: SamplePair, cache_dir: str | os.PathLike, params: AudioParams = DEFAULT_PARAMS
+) -> tuple[str, float]:
     """Cache mel + beats + features of the raw and the mel of the edit, unless already fresh.
 
     :returns: ``("computed" | "skipped", seconds of audio analysed)``.
@@ -193,4 +195,6 @@ def load_analysis(cache_dir: str | os.PathLike, sample: str, params: AudioParams
         grid = BeatGrid(
             beat_data["beat_times"], beat_data["bar_position"], float(beat_data["tempo"]), str(beat_data["beat_source"])
         )
-        return Analysis(mel=mel_data["mel"], beats=grid, features=beat_data["features"], duration=float(beat_data["duration"]))
+        return Analysis(
+            mel=mel_data["mel"], beats=grid, features=beat_data["features"], duration=float(beat_data["duration"])
+        )

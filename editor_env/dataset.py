@@ -78,7 +78,9 @@ def discover_pairs(
     if samples is not None:
         unknown = sorted(set(samples) - set(raws))
         if unknown:
-            problems.append(f"sample(s) {unknown} not found in {input_dir} (known: {names[:10]}{' …' if len(names) > 10 else ''})")
+            problems.append(
+                f"sample(s) {unknown} not found in {input_dir} (known: {names[:10]}{' …' if len(names) > 10 else ''})"
+            )
         names = [n for n in names if n in set(samples)]
     pairs = [SamplePair(n, raws[n], edits.get(n)) for n in names]
     if check_audio:

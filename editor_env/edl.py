@@ -71,9 +71,7 @@ class Effects:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(values) - known
         if unknown:
-            raise MusicEditError(
-                f"Unknown effect(s) {sorted(unknown)} in EDL; known effects: {sorted(known)}."
-            )
+            raise MusicEditError(f"Unknown effect(s) {sorted(unknown)} in EDL; known effects: {sorted(known)}.")
         return cls(**values)
 
 

@@ -37,7 +37,7 @@ FEATURE_GROUPS: tuple[tuple[str, int, str], ...] = (
     ("mel_band", 32, "mean normalised mel in 32 bands of 4 mel bins, in [0, 1]"),
     ("onset_mean", 1, "mean onset strength over the beat, / 10"),
     ("onset_max", 1, "peak onset strength over the beat, / 10"),
-    ("novelty", 1, "cosine distance of this beat's MFCC mean to the previous beat's"),
+    ("novelty", 1, "cosine distance of this beat's mean MFCC 1-19 to the previous beat's"),
     ("bar_position", 4, "one-hot position in the 4/4 bar (first = downbeat)"),
     ("beat_duration", 1, "beat length in seconds"),
     ("local_tempo", 1, "60 / beat_duration in BPM, / 200"),
@@ -160,7 +160,8 @@ def analyze_signal(
     mfcc_mean = mean[mfcc_rows].T
     novelty = np.zeros(beats.n_beats)
     if beats.n_beats > 1:
-        a, b = mfcc_mean[1:], mfcc_mean[:-1]
+        timbre = mfcc_mean[:, 1:]  # MFCC 0 is loudness; novelty is about timbre
+        a, b = timbre[1:], timbre[:-1]
         cos = (a * b).sum(1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-8)
         novelty[1:] = 1.0 - cos
     bounds = np.append(beats.times, duration)

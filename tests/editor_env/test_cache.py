@@ -17,7 +17,9 @@ SR = 22050
 
 
 def _dataset(make_dataset, n=3):
-    return make_dataset({f"s{i}": (click_track(100 + 10 * i, 6.0, SR), click_track(100 + 10 * i, 4.5, SR)) for i in range(n)})
+    return make_dataset(
+        {f"s{i}": (click_track(100 + 10 * i, 6.0, SR), click_track(100 + 10 * i, 4.5, SR)) for i in range(n)}
+    )
 
 
 def _snapshot(folder):

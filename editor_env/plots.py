@@ -1,0 +1,83 @@
+"""Pictures of an analysed recording: mel with beats and downbeats, and the edit's pointer path."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from editor_env.features import Analysis, feature_slice
+from editor_env.io import atomic_path
+from editor_env.params import DEFAULT_PARAMS, AudioParams
+
+
+def plot_analysis(
+    analysis: Analysis,
+    path: str | os.PathLike,
+    *,
+    title: str = "",
+    edit_mel: np.ndarray | None = None,
+    pointers: np.ndarray | None = None,
+    params: AudioParams = DEFAULT_PARAMS,
+) -> Path:
+    """Write a PNG: the raw mel with beats (downbeats bold), beat loudness and novelty, and,
+    when given, the edit's mel and its pointer path (edit time vs raw time)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n_rows = 2 + (edit_mel is not None) + (pointers is not None)
+    fig, axes = plt.subplots(n_rows, 1, figsize=(12, 2.6 * n_rows), squeeze=False)
+    axes = axes[:, 0]
+    fs = params.frame_seconds
+    ax = axes[0]
+    ax.imshow(
+        analysis.mel,
+        origin="lower",
+        aspect="auto",
+        cmap="magma",
+        extent=(0, analysis.mel.shape[1] * fs, 0, analysis.mel.shape[0]),
+    )
+    for t, down in zip(analysis.beats.times, analysis.beats.downbeats):
+        ax.axvline(t, color="cyan" if down else "white", lw=1.2 if down else 0.3, alpha=0.8 if down else 0.4)
+    ax.set(
+        title=f"{title} raw mel — {analysis.beats.n_beats} beats at {analysis.beats.tempo:.1f} BPM ({analysis.beats.source}); downbeats in cyan",
+        ylabel="mel bin",
+    )
+    ax = axes[1]
+    t = analysis.beats.times
+    ax.step(
+        t, analysis.features[:, feature_slice("rms_db_mean")][:, 0] * 80, where="post", label="beat loudness (dBFS)"
+    )
+    ax2 = ax.twinx()
+    ax2.step(t, analysis.features[:, feature_slice("novelty")][:, 0], where="post", color="tab:orange", label="novelty")
+    ax.set(xlim=(0, analysis.duration), ylabel="dBFS", xlabel="raw time (s)")
+    ax2.set_ylabel("novelty")
+    ax.legend(loc="upper left"), ax2.legend(loc="upper right")
+    row = 2
+    if edit_mel is not None:
+        axes[row].imshow(
+            edit_mel,
+            origin="lower",
+            aspect="auto",
+            cmap="magma",
+            extent=(0, edit_mel.shape[1] * fs, 0, edit_mel.shape[0]),
+        )
+        axes[row].set(title="edit mel", ylabel="mel bin", xlabel="edit time (s)")
+        row += 1
+    if pointers is not None:
+        ax = axes[row]
+        ax.plot(np.arange(pointers.size) * fs, pointers * fs, ".", ms=1.5)
+        jumps = np.flatnonzero(np.diff(pointers) != 1) + 1
+        ax.vlines(jumps * fs, 0, analysis.duration, colors="red", lw=0.6, alpha=0.6, label="cut / jump")
+        ax.set(
+            title="pointers: which raw moment plays at each edit moment", xlabel="edit time (s)", ylabel="raw time (s)"
+        )
+        ax.legend(loc="upper left")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=90)
+    plt.close(fig)
+    return Path(path)

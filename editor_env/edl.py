@@ -23,7 +23,11 @@ EDL_FORMAT_VERSION = 1
 
 @dataclasses.dataclass
 class Effects:
-    """Effects applied to one segment, in the order listed here (all neutral by default)."""
+    """Effects applied to one segment (all neutral by default).
+
+    The renderer applies them in this order: reverse, stretch, then pitch, EQ, distortion and
+    reverb (pedalboard), then gain, then the fades.
+    """
 
     gain_db: float = 0.0
     """Gain in dB."""
@@ -104,6 +108,14 @@ class Segment:
         return int(round(self.raw_length / self.effects.stretch))
 
 
+def analysis_frame_count(n_samples: int, sample_rate: int, params: AudioParams = DEFAULT_PARAMS) -> int:
+    """Frames of the centred mel of ``n_samples`` at ``sample_rate`` once resampled to the
+    analysis rate: ``1 + n_analysis // hop``, with ``n_analysis`` rounded as soxr rounds it.
+    """
+    n_analysis = int(np.floor(n_samples * params.sample_rate / sample_rate + 0.5))
+    return 1 + n_analysis // params.hop_length
+
+
 def segments_continuous(prev: Segment, cur: Segment) -> bool:
     """Whether ``cur`` continues ``prev`` seamlessly: same effects, no fade at the boundary,
     and the raw audio runs on (``prev.raw_end == cur.raw_start``, or the reverse for reversed
@@ -181,9 +193,11 @@ class EditList:
         """Raw analysis frame for every output analysis frame, ``(edit_frames,)`` int64.
 
         Frame ``f`` of the output lies at ``f * hop / sr`` seconds; its pointer is the raw
-        frame whose audio plays there (reversed and stretched segments map accordingly).
+        frame whose audio plays there (reversed and stretched segments map accordingly). There
+        is one pointer per frame of the output's centred mel: ``1 + n // hop`` frames for ``n``
+        samples at the analysis rate (see :func:`analysis_frame_count`).
         """
-        n_frames = int(np.ceil(self.output_length() / self.sample_rate / params.frame_seconds))
+        n_frames = analysis_frame_count(self.output_length(), self.sample_rate, params)
         out_t = np.arange(n_frames) * params.frame_seconds
         starts_s = self.output_starts() / self.sample_rate
         seg_idx = np.clip(np.searchsorted(starts_s, out_t, side="right") - 1, 0, None)
@@ -195,7 +209,7 @@ class EditList:
                 raw_t[sel] = seg.raw_end / self.sample_rate - offset
             else:
                 raw_t[sel] = seg.raw_start / self.sample_rate + offset
-        max_frame = int(np.ceil(self.raw_length / self.sample_rate / params.frame_seconds)) - 1
+        max_frame = analysis_frame_count(self.raw_length, self.sample_rate, params) - 1
         frames = np.round(raw_t / params.frame_seconds).astype(np.int64)
         return np.clip(frames, 0, max(max_frame, 0))
 

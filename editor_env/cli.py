@@ -88,7 +88,30 @@ def _run_info(args: argparse.Namespace) -> int:
     return 0
 
 
-SUBCOMMANDS = [_add_synth, _add_precache, _add_info]
+def _add_edit(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("edit", help="edit a raw recording into a polished track (audio + EDL JSON beside it)")
+    p.add_argument("raw", type=Path, help="the raw recording (WAV, FLAC or OGG)")
+    p.add_argument("-o", "--out", type=Path, required=True, help="edited audio to write (.wav, .flac or .ogg)")
+    p.add_argument("--policy", default="retarget", help="the editor (default retarget: the non-learned baseline)")
+    p.add_argument("--target-ratio", type=float, default=None, help="output / input length (default 0.67)")
+    p.add_argument("--slack", type=float, default=None, help="allowed miss of the target length in seconds")
+    p.set_defaults(func=_run_edit)
+
+
+def _run_edit(args: argparse.Namespace) -> int:
+    from editor_env.edit import edit_file
+
+    print(f"Editing {args.raw} with policy {args.policy} …")
+    result = edit_file(args.raw, args.out, policy=args.policy, target_ratio=args.target_ratio, slack_s=args.slack)
+    print(
+        f"{result.input_duration_s:.1f} s -> {result.output_duration_s:.1f} s (ratio {result.ratio:.3f}), "
+        f"{result.n_segments} segment(s)."
+    )
+    print(f"Wrote {result.output_path} and {result.edl_path}")
+    return 0
+
+
+SUBCOMMANDS = [_add_synth, _add_precache, _add_info, _add_edit]
 
 
 def build_parser() -> argparse.ArgumentParser:

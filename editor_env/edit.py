@@ -1,0 +1,153 @@
+"""Edit one audio file end to end: load, analyse, choose the edit, render, write audio + EDL.
+
+:func:`edit_file` is what ``musicedit edit`` calls. The output audio is written atomically at
+the raw recording's own sample rate and channel count; the edit list is written beside it as
+``{out_stem}.edl.json``. The input file is never overwritten.
+
+Policies: ``retarget`` (:mod:`editor_env.retarget`, the non-learned baseline). The learned
+editors (PPO, pointer network, supervised) are added to :data:`POLICIES` as they land.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+from editor_env.edl import EditList
+from editor_env.errors import MusicEditError
+from editor_env.params import DEFAULT_PARAMS, AudioParams
+
+POLICIES = ("retarget",)
+"""Names accepted by :func:`edit_file`'s ``policy``."""
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
+"""Output formats (soundfile picks the format from the suffix)."""
+
+
+@dataclasses.dataclass
+class EditResult:
+    """What :func:`edit_file` did.
+
+    :param input_path: the raw recording.
+    :param output_path: the edited audio written.
+    :param edl_path: the edit list JSON written beside it.
+    :param input_duration_s: raw length, seconds.
+    :param output_duration_s: edited length, seconds.
+    :param n_segments: segments in the edit list.
+    :param policy: the editor that chose the edit.
+    :param edl: the edit list itself.
+    """
+
+    input_path: Path
+    output_path: Path
+    edl_path: Path
+    input_duration_s: float
+    output_duration_s: float
+    n_segments: int
+    policy: str
+    edl: EditList
+
+    @property
+    def ratio(self) -> float:
+        """Output duration / input duration."""
+        return self.output_duration_s / self.input_duration_s
+
+
+def edl_path_for(out_path: str | os.PathLike) -> Path:
+    """Where the EDL of an output file goes: ``{out_stem}.edl.json`` beside it."""
+    out_path = Path(out_path)
+    return out_path.with_name(f"{out_path.stem}.edl.json")
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def edit_file(
+    raw_path: str | os.PathLike,
+    out_path: str | os.PathLike,
+    *,
+    policy: str = "retarget",
+    target_ratio: float | None = None,
+    slack_s: float | None = None,
+    config=None,
+    params: AudioParams = DEFAULT_PARAMS,
+) -> EditResult:
+    """Edit ``raw_path`` into ``out_path`` and write the EDL beside it. Prints nothing.
+
+    Parameters
+    ----------
+    raw_path : path
+        The raw recording (WAV, FLAC or OGG; any rate, mono or stereo).
+    out_path : path
+        The edited audio to write (``.wav``, ``.flac`` or ``.ogg``); its folder is created. The
+        EDL goes to ``{out_stem}.edl.json`` in the same folder.
+    policy : str
+        The editor: one of :data:`POLICIES`.
+    target_ratio, slack_s : float, optional
+        Override the policy config's target length ratio and slack in seconds.
+    config : optional
+        The policy's config (for ``retarget`` a :class:`~editor_env.retarget.RetargetConfig`).
+    params : AudioParams
+        Analysis parameters.
+
+    Raises
+    ------
+    MusicEditError
+        Unknown policy, an output path that is the input (or its EDL path is), an unsupported
+        output format, an unreadable input, or a target the editor cannot meet.
+    """
+    raw_path, out_path = Path(raw_path), Path(out_path)
+    if policy not in POLICIES:
+        raise MusicEditError(f"Unknown policy {policy!r}; available policies: {', '.join(POLICIES)}.")
+    if out_path.suffix.lower() not in AUDIO_SUFFIXES:
+        raise MusicEditError(
+            f"Output {out_path} has suffix {out_path.suffix!r}; write one of {', '.join(AUDIO_SUFFIXES)}."
+        )
+    edl_path = edl_path_for(out_path)
+    for written in (out_path, edl_path):
+        if _same_file(written, raw_path):
+            raise MusicEditError(
+                f"Refusing to overwrite the input {raw_path} with {written}: choose another output path."
+            )
+
+    from editor_env.audio import analysis_signal, load_audio, write_audio
+    from editor_env.features import analyze_signal
+    from editor_env.render import render
+
+    raw = load_audio(raw_path)
+    analysis = analyze_signal(analysis_signal(raw, params), params)
+
+    if policy == "retarget":
+        from editor_env.retarget import RetargetConfig, retarget
+
+        config = config if config is not None else RetargetConfig()
+        if not isinstance(config, RetargetConfig):
+            raise MusicEditError(f"policy 'retarget' takes a RetargetConfig, not {type(config).__name__}.")
+        overrides = {}
+        if target_ratio is not None:
+            overrides["target_ratio"] = float(target_ratio)
+        if slack_s is not None:
+            overrides["slack_s"] = float(slack_s)
+        config = dataclasses.replace(config, **overrides)
+        edl = retarget(analysis, sample_rate=raw.sample_rate, raw_length=raw.n_samples, config=config)
+    edl.meta["source"] = raw_path.name
+
+    audio = render(edl, raw)
+    write_audio(out_path, audio, raw.sample_rate)
+    edl.save(edl_path)
+    return EditResult(
+        input_path=raw_path,
+        output_path=out_path,
+        edl_path=edl_path,
+        input_duration_s=raw.duration,
+        output_duration_s=audio.shape[1] / raw.sample_rate,
+        n_segments=len(edl.segments),
+        policy=policy,
+        edl=edl,
+    )

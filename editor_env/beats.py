@@ -8,6 +8,14 @@ import numpy as np
 
 from editor_env.params import DEFAULT_PARAMS, AudioParams
 
+MAX_BACKTRACK_FRAMES = 3
+"""Most frames (about 70 ms) a beat is moved back onto the start of its attack."""
+
+CHORD_CUE_WEIGHT = 0.5
+"""Weight of the chord-change cue against the bass-onset cue (each scaled to mean 1) in the
+downbeat estimate; measured on synthetic jams (downbeat F 0.50 global phase, 0.68 local bass
+only, see scripts) and a click track with accented downbeats."""
+
 
 @dataclasses.dataclass
 class BeatGrid:
@@ -53,6 +61,7 @@ def track_beats(
     duration: float,
     params: AudioParams = DEFAULT_PARAMS,
     bass_envelope: np.ndarray | None = None,
+    chroma: np.ndarray | None = None,
 ) -> BeatGrid:
     """Beats from an onset-strength envelope, completed to tile ``[0, duration)``.
 
@@ -62,14 +71,17 @@ def track_beats(
     recording belongs to a beat an agent can act on. When the tracker finds fewer than two
     beats, an even grid at ``params.default_bpm`` is used (``source="fallback-grid"``).
 
-    Downbeats: librosa has no downbeat tracker, so the bar phase is the one of the
-    ``beats_per_bar`` phases whose beats carry the most low-frequency onset energy
-    (``bass_envelope``, or the onset envelope when not given) — kick drums and bass notes
-    mark the "one" in most popular music.
+    Downbeats: librosa has no downbeat tracker, so the bar phase is, locally (see
+    :func:`bar_positions`), the one of the ``beats_per_bar`` phases whose beats carry the most
+    low-frequency onset energy (``bass_envelope``, or the onset envelope when not given) —
+    kick drums and bass notes mark the "one" in most popular music.
 
     :param onset_envelope: ``(n_frames,)`` onset strength at the analysis hop.
     :param duration: recording length in seconds.
     :param bass_envelope: ``(n_frames,)`` optional low-band onset strength for the bar phase.
+    :param chroma: ``(12, n_frames)`` optional chroma: chord changes, which mostly fall on
+        downbeats, join the bass onsets as a downbeat cue (kick drums on 1 and 3 alone cannot
+        tell the "one" from the "three").
     """
     import librosa
 
@@ -81,6 +93,12 @@ def track_beats(
         trim=False,
     )
     tempo = float(np.atleast_1d(tempo)[0])
+    if beat_frames.size:
+        # The tracker puts a beat on the onset-strength peak, a frame or two after the attack;
+        # an edit cut there would keep the attack in the previous beat. Backtrack each beat to
+        # the energy minimum just before its attack (at most MAX_BACKTRACK_FRAMES).
+        before = librosa.onset.onset_backtrack(beat_frames, onset_envelope)
+        beat_frames = beat_frames - np.clip(beat_frames - before, 0, MAX_BACKTRACK_FRAMES)
     beat_times = np.unique(librosa.frames_to_time(beat_frames, sr=params.sample_rate, hop_length=params.hop_length))
     beat_times = beat_times[beat_times < duration]
     if beat_times.size >= 2 and tempo > 0:
@@ -94,13 +112,73 @@ def track_beats(
     times = _complete_grid(beat_times, interval, duration)
 
     strength = onset_envelope if bass_envelope is None else bass_envelope
-    frames = np.clip(np.round(times / params.frame_seconds).astype(np.int64), 0, strength.size - 1)
-    per_beat = strength[frames] if strength.size else np.zeros(times.size)
-    n_per_bar = params.beats_per_bar
-    phase_scores = [per_beat[p::n_per_bar].mean() if per_beat[p::n_per_bar].size else 0.0 for p in range(n_per_bar)]
-    phase = int(np.argmax(phase_scores)) if source == "librosa" else 0
-    bar_position = (np.arange(times.size) - phase) % n_per_bar
+    if source == "librosa" and strength.size:
+        cue = _unit(_strength_at(strength, times, params))
+        if chroma is not None and chroma.size:
+            cue = cue + CHORD_CUE_WEIGHT * _unit(_chord_change(chroma, times, params))
+        bar_position = bar_positions(cue, params.beats_per_bar)
+    else:
+        bar_position = np.arange(times.size) % params.beats_per_bar
     return BeatGrid(times, bar_position.astype(np.int64), tempo, source)
+
+
+def _strength_at(envelope: np.ndarray, times: np.ndarray, params: AudioParams) -> np.ndarray:
+    """Peak of ``envelope`` in the first four frames of each beat (beats start just before their attack)."""
+    frames = np.round(times / params.frame_seconds).astype(np.int64)
+    offsets = np.arange(0, 4)
+    idx = np.clip(frames[:, None] + offsets[None, :], 0, envelope.size - 1)
+    return envelope[idx].max(axis=1)
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    """Scale to a mean of 1 (all-zero stays zero)."""
+    mean = float(np.mean(x)) if x.size else 0.0
+    return x / mean if mean > 0 else x
+
+
+def _chord_change(chroma: np.ndarray, times: np.ndarray, params: AudioParams) -> np.ndarray:
+    """``(n_beats,)``: cosine distance of each beat's mean chroma to the previous beat's."""
+    frames = np.clip(np.round(times / params.frame_seconds).astype(np.int64), 0, chroma.shape[1] - 1)
+    bounds = np.append(frames, chroma.shape[1])
+    csum = np.concatenate([np.zeros((12, 1)), np.cumsum(chroma, axis=1)], axis=1)
+    per_beat = (csum[:, np.maximum(bounds[1:], bounds[:-1] + 1).clip(max=chroma.shape[1])] - csum[:, bounds[:-1]]).T
+    norms = np.maximum(np.linalg.norm(per_beat, axis=1), 1e-9)
+    cos = (per_beat[1:] * per_beat[:-1]).sum(axis=1) / (norms[1:] * norms[:-1])
+    return np.concatenate([[0.0], 1.0 - cos])
+
+
+def bar_positions(
+    strength: np.ndarray, beats_per_bar: int = 4, *, window_bars: int = 4, min_run_bars: int = 2
+) -> np.ndarray:
+    """Position of each beat in its bar (0 = downbeat) from per-beat low-band onset strength.
+
+    The bar phase is chosen locally: around each beat, the phase whose beats carry the most
+    strength within ``window_bars`` bars. A phase run shorter than ``min_run_bars`` bars is
+    absorbed by the run before it. A local phase (rather than one for the whole recording)
+    follows the bar through a dropped or inserted beat, a false start or an odd-length gap,
+    after which a global phase would be wrong for the rest of the recording.
+
+    :param strength: ``(n_beats,)`` onset strength at each beat.
+    :returns: ``(n_beats,)`` int64 in ``[0, beats_per_bar)``.
+    """
+    n = strength.size
+    index = np.arange(n)
+    half = window_bars * beats_per_bar // 2
+    lo, hi = np.clip(index - half, 0, n), np.clip(index + half, 0, n)
+    per_phase = np.stack([strength * ((index - p) % beats_per_bar == 0) for p in range(beats_per_bar)])
+    csum = np.concatenate([np.zeros((beats_per_bar, 1)), np.cumsum(per_phase, axis=1)], axis=1)
+    scores = csum[:, hi] - csum[:, lo]  # strength of each phase within the window around each beat
+    phase = scores.argmax(axis=0)
+    # absorb short runs into the preceding run (the first run into the following one)
+    min_run = min_run_bars * beats_per_bar
+    changes = np.flatnonzero(np.diff(phase)) + 1
+    starts, ends = np.append(0, changes), np.append(changes, n)
+    keep_phase = phase[starts].copy()
+    for k in range(len(starts)):
+        if ends[k] - starts[k] < min_run and len(starts) > 1:
+            keep_phase[k] = keep_phase[k - 1] if k > 0 else phase[ends[k]] if ends[k] < n else keep_phase[k]
+    phase = np.repeat(keep_phase, ends - starts)
+    return (index - phase) % beats_per_bar
 
 
 def _complete_grid(beat_times: np.ndarray, interval: float, duration: float) -> np.ndarray:

@@ -111,7 +111,8 @@ def analyze_signal(
 
     onset = librosa.onset.onset_strength(S=mel_db, sr=sr, hop_length=hop)
     bass = librosa.onset.onset_strength(S=mel_db[: params.n_mels // 8], sr=sr, hop_length=hop)
-    beats = track_beats(onset, duration=duration, params=params, bass_envelope=bass)
+    chroma = librosa.feature.chroma_stft(S=power, sr=sr, n_fft=params.n_fft, tuning=0.0)
+    beats = track_beats(onset, duration=duration, params=params, bass_envelope=bass, chroma=chroma)
 
     rms = _fit(librosa.feature.rms(y=y, frame_length=params.n_fft, hop_length=hop)[0], n_frames)
     rms_db = librosa.amplitude_to_db(np.maximum(rms, 1e-5), ref=1.0, top_db=None)
@@ -123,7 +124,6 @@ def analyze_signal(
     contrast = librosa.feature.spectral_contrast(S=magnitude, **freqs)
     zcr = librosa.feature.zero_crossing_rate(y, frame_length=params.n_fft, hop_length=hop)[0][:n_frames]
     mfcc = librosa.feature.mfcc(S=mel_db, n_mfcc=params.n_mfcc)
-    chroma = librosa.feature.chroma_stft(S=power, sr=sr, n_fft=params.n_fft, tuning=0.0)
     tonnetz = librosa.feature.tonnetz(chroma=chroma)
     mel_bands = mel[: (params.n_mels // 32) * 32].reshape(32, -1, n_frames).mean(axis=1)
 

@@ -10,18 +10,21 @@ import soundfile as sf
 
 
 def click_track(bpm: float = 120.0, seconds: float = 8.0, sr: int = 22050, accent_every: int = 4) -> np.ndarray:
-    """Mono float32 clicks on every beat; every ``accent_every``-th click (the downbeat) is a
-    louder, lower, longer thump so a downbeat estimator can find the bar phase."""
+    """Mono float32 clicks on every beat: every ``accent_every``-th one (the downbeat) is a
+    kick drum (a fast pitch drop from 120 to 45 Hz), the others short high clicks, so a
+    downbeat estimator can find the bar phase."""
     y = np.zeros(int(seconds * sr), dtype=np.float32)
-    period = 60.0 / bpm
-    for i, t in enumerate(np.arange(0.0, seconds, period)):
+    rng = np.random.default_rng(0)
+    for i, t in enumerate(np.arange(0.0, seconds, 60.0 / bpm)):
         start = int(t * sr)
-        accented = i % accent_every == 0
-        n = int((0.12 if accented else 0.03) * sr)
-        tt = np.arange(min(n, y.size - start)) / sr
-        freq = 60.0 if accented else 1500.0
-        amp = 0.9 if accented else 0.35
-        y[start : start + tt.size] += amp * np.sin(2 * np.pi * freq * tt) * np.exp(-tt * (25 if accented else 120))
+        if i % accent_every == 0:
+            tt = np.arange(min(int(0.25 * sr), y.size - start)) / sr
+            phase = 2 * np.pi * (45 * tt + (120 - 45) / 30 * (1 - np.exp(-30 * tt)))
+            y[start : start + tt.size] += 0.9 * np.sin(phase) * np.exp(-tt * 12)
+        else:
+            n = min(int(0.02 * sr), y.size - start)
+            burst = np.diff(rng.standard_normal(n + 1))
+            y[start : start + n] += 0.15 * burst * np.exp(-np.arange(n) / sr * 200)
     return y
 
 
@@ -52,3 +55,33 @@ def make_dataset(tmp_path):
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+@pytest.fixture(scope="session")
+def synth_tasks():
+    """Two short synthetic recordings as env tasks, with their ground-truth edits."""
+    from editor_env.audio import analysis_signal
+    from editor_env.features import analyze_signal
+    from editor_env.synth import generate_pair
+    from editor_env.tasks import EditingTask
+
+    tasks = []
+    for seed in (11, 12):
+        pair = generate_pair(seed, duration_range_s=(20.0, 30.0))
+        tasks.append(EditingTask(f"synth_{seed}", analyze_signal(analysis_signal(pair.raw)), pair.pointers))
+    return tasks
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _musicedit_home(tmp_path_factory):
+    """Generated defaults go to a temporary MUSICEDIT_HOME, never the user's home."""
+    import os
+
+    home = tmp_path_factory.mktemp("musicedit_home")
+    old = os.environ.get("MUSICEDIT_HOME")
+    os.environ["MUSICEDIT_HOME"] = str(home)
+    yield home
+    if old is None:
+        os.environ.pop("MUSICEDIT_HOME", None)
+    else:
+        os.environ["MUSICEDIT_HOME"] = old

@@ -1,8 +1,11 @@
-"""MusicEdit's centre: audio and beat features, the edit list and its renderer, the data set and
-cache layout, synthetic training pairs — and (later) the Gymnasium env ``MusicEdit-v0``.
+"""MusicEdit's centre: audio and beat features, the edit list and its renderer, the common reward,
+the data set and cache layout, synthetic training pairs, and the Gymnasium env ``MusicEdit-v0``.
 
-Importing this package is cheap: torch, librosa and matplotlib load only when a function that
-needs them runs.
+Importing this package registers ``MusicEdit-v0`` (once) and is cheap: torch, librosa and
+matplotlib load only when a function that needs them runs. With Gymnasium 0.29 the
+``gymnasium.envs`` entry point also registers it on ``import gymnasium``; Gymnasium 1.x dropped
+that plugin loading, so scripts should ``import editor_env`` or use
+``gym.make("editor_env:MusicEdit-v0")``.
 """
 
 from editor_env.edl import EditList, Effects, Segment
@@ -12,7 +15,22 @@ from editor_env.params import DEFAULT_PARAMS, AudioParams
 
 __version__ = "0.1.0"
 
+ENV_ID = "MusicEdit-v0"
+
+
+def register_envs() -> None:
+    """Register ``MusicEdit-v0`` with Gymnasium unless it is registered already."""
+    from gymnasium.envs.registration import register, registry
+
+    if ENV_ID not in registry:
+        register(id=ENV_ID, entry_point="editor_env.env:MusicEditEnv")
+
+
+register_envs()
+
 __all__ = [
+    "ENV_ID",
+    "register_envs",
     "DEFAULT_PARAMS",
     "AudioLoadError",
     "AudioParams",

@@ -174,7 +174,9 @@ class EditList:
         return np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
 
     def seams(self) -> list[tuple[int, int, int]]:
-        """Every seam as ``(output_sample, raw_sample_before, raw_sample_after)``.
+        """Every seam as ``(output_sample, raw_sample_before, raw_sample_after)``: where the
+        output leaves the raw (the end of a forward segment, the start of a reversed one) and
+        where it re-enters it.
 
         A boundary between two segments whose audio continues each other in the raw (no jump,
         no effect change, no fade at the boundary; for reversed segments the raw runs
@@ -185,7 +187,9 @@ class EditList:
         for k in range(1, len(self.segments)):
             prev, cur = self.segments[k - 1], self.segments[k]
             if not segments_continuous(prev, cur):
-                seams.append((int(starts[k]), prev.raw_end, cur.raw_start))
+                leave = prev.raw_start if prev.effects.reverse else prev.raw_end
+                enter = cur.raw_end if cur.effects.reverse else cur.raw_start
+                seams.append((int(starts[k]), leave, enter))
         return seams
 
     # -- pointer sequences -----------------------------------------------------------------
@@ -197,20 +201,23 @@ class EditList:
         is one pointer per frame of the output's centred mel: ``1 + n // hop`` frames for ``n``
         samples at the analysis rate (see :func:`analysis_frame_count`).
         """
-        n_frames = analysis_frame_count(self.output_length(), self.sample_rate, params)
-        out_t = np.arange(n_frames) * params.frame_seconds
-        starts_s = self.output_starts() / self.sample_rate
+        segs = self.segments
+        out_lengths = np.array([seg.output_length() for seg in segs], dtype=np.int64)
+        n_frames = analysis_frame_count(int(out_lengths.sum()), self.sample_rate, params)
+        if not segs:
+            return np.zeros(0, dtype=np.int64)
+        sr, fs = self.sample_rate, params.frame_seconds
+        out_t = np.arange(n_frames) * fs
+        starts_s = np.concatenate([[0], np.cumsum(out_lengths)[:-1]]) / sr
         seg_idx = np.clip(np.searchsorted(starts_s, out_t, side="right") - 1, 0, None)
-        raw_t = np.empty(n_frames)
-        for k, seg in enumerate(self.segments):
-            sel = seg_idx == k
-            offset = (out_t[sel] - starts_s[k]) * seg.effects.stretch
-            if seg.effects.reverse:
-                raw_t[sel] = seg.raw_end / self.sample_rate - offset
-            else:
-                raw_t[sel] = seg.raw_start / self.sample_rate + offset
-        max_frame = analysis_frame_count(self.raw_length, self.sample_rate, params) - 1
-        frames = np.round(raw_t / params.frame_seconds).astype(np.int64)
+        stretch = np.array([seg.effects.stretch for seg in segs])[seg_idx]
+        reverse = np.array([seg.effects.reverse for seg in segs], dtype=bool)[seg_idx]
+        raw_start = np.array([seg.raw_start for seg in segs], dtype=np.float64)[seg_idx] / sr
+        raw_end = np.array([seg.raw_end for seg in segs], dtype=np.float64)[seg_idx] / sr
+        offset = (out_t - starts_s[seg_idx]) * stretch
+        raw_t = np.where(reverse, raw_end - offset, raw_start + offset)
+        max_frame = analysis_frame_count(self.raw_length, sr, params) - 1
+        frames = np.round(raw_t / fs).astype(np.int64)
         return np.clip(frames, 0, max(max_frame, 0))
 
     @classmethod

@@ -97,19 +97,13 @@ def _pedalboard_chain(fx: Effects) -> list:
     if fx.pitch_semitones != 0:
         plugins.append(pedalboard.PitchShift(semitones=float(fx.pitch_semitones)))
     if fx.eq_low_db != 0:
-        plugins.append(
-            pedalboard.LowShelfFilter(cutoff_frequency_hz=LOW_SHELF_HZ, gain_db=fx.eq_low_db)
-        )
+        plugins.append(pedalboard.LowShelfFilter(cutoff_frequency_hz=LOW_SHELF_HZ, gain_db=fx.eq_low_db))
     if fx.eq_high_db != 0:
-        plugins.append(
-            pedalboard.HighShelfFilter(cutoff_frequency_hz=HIGH_SHELF_HZ, gain_db=fx.eq_high_db)
-        )
+        plugins.append(pedalboard.HighShelfFilter(cutoff_frequency_hz=HIGH_SHELF_HZ, gain_db=fx.eq_high_db))
     if fx.distortion_db != 0:
         plugins.append(pedalboard.Distortion(drive_db=float(fx.distortion_db)))
     if fx.reverb_mix != 0:
-        plugins.append(
-            pedalboard.Reverb(wet_level=float(fx.reverb_mix), dry_level=1.0 - fx.reverb_mix)
-        )
+        plugins.append(pedalboard.Reverb(wet_level=float(fx.reverb_mix), dry_level=1.0 - fx.reverb_mix))
     return plugins
 
 

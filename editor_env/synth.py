@@ -428,8 +428,7 @@ class _Song:
         self.instruments = _Instruments(sr, rng)
         progressions = rng.permutation(len(_PROGRESSIONS))
         self.materials = {
-            kind: self._material(rng, kind, _PROGRESSIONS[progressions[i]])
-            for i, kind in enumerate(SECTION_KINDS)
+            kind: self._material(rng, kind, _PROGRESSIONS[progressions[i]]) for i, kind in enumerate(SECTION_KINDS)
         }
 
     def _material(self, rng: np.random.Generator, kind: str, chords: tuple[int, ...]) -> _Material:
@@ -630,9 +629,7 @@ def _plan_edit(
     return plan, features
 
 
-def _plan_raw(
-    rng: np.random.Generator, form: list[str], form_bars: list[int], junk_beats: int
-) -> list[_Chunk]:
+def _plan_raw(rng: np.random.Generator, form: list[str], form_bars: list[int], junk_beats: int) -> list[_Chunk]:
     """The raw jam: the song's sections in order with ``junk_beats`` beats of junk around them."""
     m = len(form)
     opening = _Chunk("count_in" if rng.random() < 0.6 else "tuning", 4)
@@ -697,9 +694,7 @@ def _render_raw(
         start = chunk.start_beat * song.spb
         if chunk.label in SECTION_KINDS or chunk.label == "repeat":
             k = chunk.section
-            song.play_section(
-                score, rng, form[k], start, form_bars[k], chunk.first_bar, chunk.n_beats
-            )
+            song.play_section(score, rng, form[k], start, form_bars[k], chunk.first_bar, chunk.n_beats)
         elif chunk.label == "false_start":
             k = chunk.section
             played = max(2.0, chunk.n_beats - rng.integers(1, 4) + rng.uniform(-0.5, 0.0))
@@ -1014,9 +1009,7 @@ def write_dataset(
         name = f"synth_{index:04d}"
         names.append(name)
         pair_seed = sample_seed(seed, index)
-        paths = {
-            key: out_dir / folder / pattern.format(name=name) for key, folder, pattern in _TARGETS
-        }
+        paths = {key: out_dir / folder / pattern.format(name=name) for key, folder, pattern in _TARGETS}
         picture = out_dir / "pointer_sequences" / f"{name}_synth.png"
         expected = {
             "generator": GENERATOR_NAME,
@@ -1126,9 +1119,7 @@ def plot_pair(pair: SynthPair, path: str | os.PathLike, *, title: str | None = N
     _envelope(ax_edit, pair.edit.samples, pair.edit.sample_rate, "tab:blue")
     for sec in info["edit_sections"]:
         ax_edit.axvline(sec["output_start_s"], color="0.3", linewidth=0.6)
-        label = sec["section"].split("#")[0] + (
-            "" if sec["role"] == "keep" else f" ({sec['role']})"
-        )
+        label = sec["section"].split("#")[0] + ("" if sec["role"] == "keep" else f" ({sec['role']})")
         if sec["effects"]:
             label += " " + ",".join(sorted(sec["effects"]))
         ax_edit.text(
@@ -1140,9 +1131,7 @@ def plot_pair(pair: SynthPair, path: str | os.PathLike, *, title: str | None = N
             va="top",
             fontsize=7,
         )
-    ax_edit.set_title(
-        f"edit: {info['edit_duration_s']:.1f} s ({100 * info['ratio']:.0f}% of the raw)", fontsize=9
-    )
+    ax_edit.set_title(f"edit: {info['edit_duration_s']:.1f} s ({100 * info['ratio']:.0f}% of the raw)", fontsize=9)
     ax_edit.set_xlabel("time (s)", fontsize=8)
     fs = info["params"]["hop_length"] / info["params"]["sample_rate"]
     t_edit = np.arange(pair.pointers.size) * fs
@@ -1150,9 +1139,7 @@ def plot_pair(pair: SynthPair, path: str | os.PathLike, *, title: str | None = N
         sel = pair.ops == op
         if sel.any():
             size = 2 if op in (EditOp.COPY, EditOp.FADE, EditOp.GAIN) else 30
-            ax_ptr.scatter(
-                t_edit[sel], pair.pointers[sel] * fs, s=size, color=colour, label=name, linewidths=0
-            )
+            ax_ptr.scatter(t_edit[sel], pair.pointers[sel] * fs, s=size, color=colour, label=name, linewidths=0)
     ax_ptr.set_xlim(0, max(t_edit[-1], fs) if t_edit.size else 1)
     ax_ptr.set_ylim(0, info["raw_duration_s"])
     ax_ptr.set_xlabel("edit time (s)", fontsize=8)

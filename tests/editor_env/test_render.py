@@ -111,9 +111,7 @@ def test_each_effect_changes_audio_and_keeps_length(effects):
     raw = noise_audio(seconds=1.5, channels=2)
     a, b = 4000, 24000
     plain = EditList(SR, raw.n_samples, [Segment(0, 2000), Segment(a, b), Segment(30000, 32000)])
-    edited = EditList(
-        SR, raw.n_samples, [Segment(0, 2000), Segment(a, b, effects), Segment(30000, 32000)]
-    )
+    edited = EditList(SR, raw.n_samples, [Segment(0, 2000), Segment(a, b, effects), Segment(30000, 32000)])
     out, ref = render(edited, raw), render(plain, raw)
     assert out.shape == (2, edited.output_length())
     assert edited.segments[1].output_length() == int(round((b - a) / effects.stretch))

@@ -114,9 +114,7 @@ def test_layout_and_beat_grid():
 def test_edl_json_renders_the_same_edit():
     p = pair(1)
     again = EditList.from_json_dict(json.loads(json.dumps(p.edl.to_json_dict())))
-    assert [(s.raw_start, s.raw_end) for s in again.segments] == [
-        (s.raw_start, s.raw_end) for s in p.edl.segments
-    ]
+    assert [(s.raw_start, s.raw_end) for s in again.segments] == [(s.raw_start, s.raw_end) for s in p.edl.segments]
     np.testing.assert_array_equal(render(again, p.raw), p.edit.samples)
 
 

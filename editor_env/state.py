@@ -1,0 +1,80 @@
+"""The observation of MusicEdit-v0: the beat context around the cursor plus global edit state.
+
+With the defaults it is a flat ``float32`` vector of 861 values: the 121 features of the 7
+beats centred on the cursor (3 before, the cursor's, 3 after; zeros past either end), then
+the 14 global values of :data:`GLOBAL_NAMES`. A flat Box is what both SB3 policies and
+``imitation``'s BC consume directly; :func:`split_observation` recovers the two parts (the
+NATTEN extractor uses it).
+
+Features are clipped to ``[-OBS_CLIP, OBS_CLIP]`` so observations lie in the declared space.
+Running normalisation is left to the trainer (SB3's ``VecNormalize``, whose statistics are
+saved with the model), so the env's observations stay comparable across runs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from editor_env.features import N_BEAT_FEATURES
+
+CONTEXT_BEATS = 3
+"""Beats of context on each side of the cursor."""
+OBS_CLIP = 10.0
+RECENT_ACTIONS = 4
+
+GLOBAL_NAMES: tuple[str, ...] = (
+    "cursor_fraction",  # cursor / n_beats
+    "output_fraction",  # output beats / n_beats
+    "target_progress",  # output beats / (target_ratio * n_beats)
+    "remaining_fraction",  # 1 - cursor / n_beats
+    "target_ratio",  # the requested output/raw length ratio
+    "keep_rate",  # output beats / beats passed so far
+    "beats_since_seam",  # / 16, clipped to 1
+    "n_seams",  # / 32, clipped to 1
+    *(f"recent_type_{i}" for i in range(RECENT_ACTIONS)),  # (type + 1) / 20, 0 = none yet
+    "last_size",  # size index / 4
+    "step_fraction",  # step / max_steps
+)
+N_GLOBAL = len(GLOBAL_NAMES)
+
+
+def observation_size(context_beats: int = CONTEXT_BEATS) -> int:
+    return (2 * context_beats + 1) * N_BEAT_FEATURES + N_GLOBAL
+
+
+OBS_DIM = observation_size()
+assert OBS_DIM == 861, OBS_DIM
+
+
+class ObservationBuilder:
+    """Builds observations for one recording cheaply (a slice of a padded feature matrix).
+
+    :param features: ``(n_beats, 121)`` beat features of the raw recording.
+    :param context_beats: beats of context on each side of the cursor.
+    """
+
+    def __init__(self, features: np.ndarray, context_beats: int = CONTEXT_BEATS) -> None:
+        self.context = context_beats
+        n_beats, dim = features.shape
+        self.padded = np.zeros((n_beats + 2 * context_beats + 1, dim), np.float32)
+        self.padded[context_beats : context_beats + n_beats] = np.clip(features, -OBS_CLIP, OBS_CLIP)
+        self.size = observation_size(context_beats)
+
+    def observe(self, cursor: int, global_state: np.ndarray) -> np.ndarray:
+        """``(obs_dim,)`` float32: the context window at ``cursor`` and the globals."""
+        cursor = min(max(cursor, 0), self.padded.shape[0] - 2 * self.context - 1)
+        window = self.padded[cursor : cursor + 2 * self.context + 1]
+        out = np.empty(self.size, np.float32)
+        out[: window.size] = window.ravel()
+        out[window.size :] = global_state
+        return out
+
+
+def split_observation(obs, context_beats: int = CONTEXT_BEATS):
+    """``(..., obs_dim)`` -> context ``(..., 2c+1, 121)`` and globals ``(..., 14)``.
+
+    Works for numpy arrays and torch tensors alike.
+    """
+    n_context = (2 * context_beats + 1) * N_BEAT_FEATURES
+    context = obs[..., :n_context].reshape(*obs.shape[:-1], 2 * context_beats + 1, N_BEAT_FEATURES)
+    return context, obs[..., n_context:]

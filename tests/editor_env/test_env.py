@@ -183,3 +183,12 @@ def test_maskable_ppo_learns_2000_steps(synth_tasks):
     assert env.action_masks()[action[0]] and env.action_masks()[20 + action[1]]
     mean_reward, _ = evaluate_policy(model, env, n_eval_episodes=2, use_masking=True)
     assert np.isfinite(mean_reward)
+
+
+def test_entry_point_registers_on_import_gymnasium():
+    """setup.cfg's ``gymnasium.envs`` entry point registers MusicEdit-v0 without ``import editor_env``."""
+    import subprocess
+    import sys
+
+    code = "import gymnasium, sys; sys.exit(0 if 'MusicEdit-v0' in gymnasium.registry else 1)"
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -301,21 +300,18 @@ def test_bad_inputs_are_named(raw, reference):
         score(raw, reference, raw.mel)
 
 
-def test_ten_minute_episode_end_score_is_fast():
+def test_ten_minute_agent_edit_scores_in_range():
+    """A 10-minute recording and an agent-style EDL of one segment per kept beat (timed by
+    scripts/bench_env.py, not here: tests check behaviour)."""
     rng = np.random.default_rng(0)
     raw = make_raw("".join(rng.choice(list("AABBCNS"), 300)))  # 300 bars = 10 minutes
     assert raw.duration == 600.0
     keep_bars = np.sort(rng.choice(300, 200, replace=False))
     reference = beats_edl(raw, [(4 * b, 4 * b + 4) for b in keep_bars]).to_pointers()
-    # an agent's edit: one segment per kept beat, as the env builds it
     output = beats_edl(raw, [(int(b), int(b) + 1) for b in np.sort(rng.choice(1200, 800, replace=False))])
-    score(raw, output, reference)  # first call imports mir_eval
-    elapsed = []
-    for _ in range(3):
-        start = time.perf_counter()
-        score(raw, output, reference)
-        elapsed.append(time.perf_counter() - start)
-    assert min(elapsed) < 0.25, elapsed  # about 25 ms on the 2-core dev machine; loose for CI
+    result = score(raw, output, reference)
+    assert all(0.0 <= v <= 1.0 for v in result.components.values())
+    assert result.total < score(raw, reference, reference).total
 
 
 def test_playing_an_identical_copy_of_the_material_is_no_mistake(raw, reference):

@@ -39,6 +39,7 @@ format: install
 
 bench: install
 	$(BIN)/python scripts/bench_precache.py
+	$(BIN)/python scripts/bench_env.py
 
 clean-demo:
 	rm -rf $(DEMO_DIR)

@@ -7,8 +7,8 @@ the 14 global values of :data:`GLOBAL_NAMES`. A flat Box is what both SB3 polici
 NATTEN extractor uses it).
 
 Features are clipped to ``[-OBS_CLIP, OBS_CLIP]`` so observations lie in the declared space.
-Running normalisation is left to the trainer (SB3's ``VecNormalize``, whose statistics are
-saved with the model), so the env's observations stay comparable across runs.
+The env returns raw (unnormalised) observations, comparable across runs; the trainer keeps
+running statistics in an :class:`ObservationNormalizer` and saves them with the model.
 """
 
 from __future__ import annotations
@@ -78,3 +78,53 @@ def split_observation(obs, context_beats: int = CONTEXT_BEATS):
     n_context = (2 * context_beats + 1) * N_BEAT_FEATURES
     context = obs[..., :n_context].reshape(*obs.shape[:-1], 2 * context_beats + 1, N_BEAT_FEATURES)
     return context, obs[..., n_context:]
+
+
+class ObservationNormalizer:
+    """Running mean and variance of observations, saved with a model.
+
+    Built on SB3's ``RunningMeanStd`` (the statistics ``VecNormalize`` keeps). Unlike
+    ``VecNormalize``, whose statistics are pickled with the vectorised env, its state is a
+    plain dict of arrays (:meth:`state_dict`) that a checkpoint stores beside the weights, so a
+    trained agent normalises exactly as in training when it edits a file.
+
+    :param size: observation length (861 by default).
+    :param clip: normalised values are clipped to ``[-clip, clip]``.
+    """
+
+    def __init__(self, size: int = OBS_DIM, *, clip: float = 10.0, epsilon: float = 1e-8) -> None:
+        from stable_baselines3.common.running_mean_std import RunningMeanStd
+
+        self.stats = RunningMeanStd(shape=(size,))
+        self.clip = clip
+        self.epsilon = epsilon
+
+    def update(self, obs: np.ndarray) -> None:
+        """Add a batch ``(n, size)`` (or one ``(size,)``) of raw observations to the statistics."""
+        self.stats.update(np.atleast_2d(np.asarray(obs, np.float64)))
+
+    def normalize(self, obs: np.ndarray) -> np.ndarray:
+        """``(obs - mean) / sqrt(var + eps)``, clipped, float32; any leading shape."""
+        scaled = (np.asarray(obs) - self.stats.mean) / np.sqrt(self.stats.var + self.epsilon)
+        return np.clip(scaled, -self.clip, self.clip).astype(np.float32)
+
+    def state_dict(self) -> dict[str, np.ndarray | float]:
+        return {
+            "mean": self.stats.mean.copy(),
+            "var": self.stats.var.copy(),
+            "count": float(self.stats.count),
+            "clip": self.clip,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore saved statistics; a size that differs is refused with what differs."""
+        from editor_env.errors import MusicEditError
+
+        mean = np.asarray(state["mean"], np.float64)
+        if mean.shape != self.stats.mean.shape:
+            raise MusicEditError(
+                f"Saved observation statistics have size {mean.shape[0]}, this env's observations "
+                f"{self.stats.mean.shape[0]}: the model was trained with another observation layout."
+            )
+        self.stats.mean, self.stats.var = mean, np.asarray(state["var"], np.float64)
+        self.stats.count, self.clip = float(state["count"]), float(state["clip"])

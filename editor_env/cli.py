@@ -1,12 +1,15 @@
 """The ``musicedit`` command line: one subcommand per job, each a thin call into a package API.
 
-Subcommands are registered in :data:`SUBCOMMANDS`; each module imports its heavy dependencies
-only when run, so ``musicedit --help`` is instant.
+``editor_env``'s subcommands are registered in :data:`SUBCOMMANDS`; other packages contribute
+theirs through a ``cli`` module with a ``register(subparsers)`` function, listed in
+:data:`PACKAGE_CLIS`. Handlers import their heavy dependencies only when run, so
+``musicedit --help`` is instant.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from pathlib import Path
@@ -114,6 +117,10 @@ def _run_edit(args: argparse.Namespace) -> int:
 SUBCOMMANDS = [_add_synth, _add_precache, _add_info, _add_edit]
 
 
+#: Modules of other packages whose ``register(subparsers)`` adds their subcommands.
+PACKAGE_CLIS: list[str] = []
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="musicedit",
@@ -122,6 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in SUBCOMMANDS:
         add(sub)
+    for module in PACKAGE_CLIS:
+        importlib.import_module(module).register(sub)
     return parser
 
 

@@ -95,6 +95,22 @@ class NATTENFeaturesExtractor(BaseFeaturesExtractor):
         self.norm = nn.LayerNorm(hidden_dim)
         self.global_proj = nn.Sequential(nn.Linear(N_GLOBAL, global_dim), nn.GELU())
         self.fuse = nn.Sequential(nn.Linear(2 * hidden_dim + global_dim, features_dim), nn.GELU())
+        # Running observation statistics, saved with the model's weights (state dict buffers);
+        # filled by policies.callbacks.ObservationStatsCallback. Identity until then.
+        self.register_buffer("obs_mean", th.zeros(expected))
+        self.register_buffer("obs_var", th.ones(expected))
+        self.register_buffer("obs_count", th.zeros(()))
+        self.obs_clip = 10.0
+
+    def set_observation_stats(self, mean, var, count: float) -> None:
+        """Use these running statistics (``(obs_dim,)`` each, from ``count`` observations)."""
+        self.obs_mean.copy_(th.as_tensor(mean, dtype=th.float32))
+        self.obs_var.copy_(th.as_tensor(var, dtype=th.float32))
+        self.obs_count.fill_(float(count))
+
+    def normalize(self, observations: th.Tensor) -> th.Tensor:
+        """``(obs - mean) / sqrt(var + 1e-8)`` clipped to ``[-10, 10]``."""
+        return ((observations - self.obs_mean) / th.sqrt(self.obs_var + 1e-8)).clamp(-self.obs_clip, self.obs_clip)
 
     def encode_beats(self, observations: th.Tensor) -> th.Tensor:
         """``[batch, obs_dim]`` -> beat tokens after the attention blocks, ``[batch, 2c+1, hidden_dim]``."""
@@ -105,6 +121,7 @@ class NATTENFeaturesExtractor(BaseFeaturesExtractor):
         return self.norm(tokens)
 
     def forward(self, observations: th.Tensor) -> th.Tensor:
+        observations = self.normalize(observations)
         tokens = self.encode_beats(observations)
         _, global_state = split_observation(observations, self.context_beats)
         pooled = th.cat([tokens[:, self.context_beats], tokens.mean(dim=1), self.global_proj(global_state)], dim=1)

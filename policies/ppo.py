@@ -196,3 +196,19 @@ class BCMaskablePPO(MaskablePPO):
             self.logger.record("train/bc_entropy", np.mean(bc_entropies))
         types = self.rollout_buffer.actions[..., 0]
         self.logger.record("counters/n_keep_ratio", float(np.mean(types == ActionType.KEEP)))
+
+
+def load_demonstrations(path: str) -> Demonstrations:
+    """Demonstrations from a BC data set npz (``musicedit bc-dataset``): its ``obs``, ``acts`` and ``masks``."""
+    from pathlib import Path
+
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return Demonstrations(
+                data["obs"].astype(np.float32), data["acts"].astype(np.int64), data["masks"].astype(bool)
+            )
+    except (OSError, KeyError, ValueError) as exc:
+        raise PolicyConfigError(
+            f"Cannot read BC data set {path} ({exc}); build it with `musicedit bc-dataset`."
+        ) from exc

@@ -111,12 +111,17 @@ def main() -> None:
     print("Generating recordings …", flush=True)
     tasks = make_tasks([60.0, 60.0, 60.0])
     long_task = make_tasks([args.minutes * 60.0], seed=100)[0]
-    print(f"\nMusicEdit-v0 on 1-minute synthetic jams ({tasks[0].analysis.beats.n_beats} beats), {args.steps} steps, best of {args.repeats}\n")
+    print(
+        f"\nMusicEdit-v0 on 1-minute synthetic jams ({tasks[0].analysis.beats.n_beats} beats), {args.steps} steps, best of {args.repeats}\n"
+    )
     print("| what | figure |")
     print("|---|---|")
     best = lambda run: max(run() for _ in range(args.repeats))  # noqa: E731  (best of N: the machine is shared)
     print(f"| 1 env, step only | {best(lambda: bench_single(tasks, args.steps, False)):,.0f} steps/s |", flush=True)
-    print(f"| 1 env, action_masks + step | {best(lambda: bench_single(tasks, args.steps, True)):,.0f} steps/s |", flush=True)
+    print(
+        f"| 1 env, action_masks + step | {best(lambda: bench_single(tasks, args.steps, True)):,.0f} steps/s |",
+        flush=True,
+    )
     print(f"| SubprocVecEnv, 2 envs | {best(lambda: bench_subproc(tasks, args.steps)):,.0f} steps/s |", flush=True)
     for label, task, repeats in (("1-minute", tasks[0], 20), (f"{args.minutes:g}-minute", long_task, 5)):
         cold, prepared = bench_reward(task, repeats)

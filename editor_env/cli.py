@@ -98,6 +98,8 @@ def _add_edit(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--policy", default="retarget", help="the editor (default retarget: the non-learned baseline)")
     p.add_argument("--target-ratio", type=float, default=None, help="output / input length (default 0.67)")
     p.add_argument("--slack", type=float, default=None, help="allowed miss of the target length in seconds")
+    p.add_argument("--checkpoint", default=None, help="trained model for --policy agent (models/v1/best.pt)")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     p.set_defaults(func=_run_edit)
 
 
@@ -105,7 +107,15 @@ def _run_edit(args: argparse.Namespace) -> int:
     from editor_env.edit import edit_file
 
     print(f"Editing {args.raw} with policy {args.policy} …")
-    result = edit_file(args.raw, args.out, policy=args.policy, target_ratio=args.target_ratio, slack_s=args.slack)
+    result = edit_file(
+        args.raw,
+        args.out,
+        policy=args.policy,
+        target_ratio=args.target_ratio,
+        slack_s=args.slack,
+        checkpoint=args.checkpoint,
+        device=args.device,
+    )
     print(
         f"{result.input_duration_s:.1f} s -> {result.output_duration_s:.1f} s (ratio {result.ratio:.3f}), "
         f"{result.n_segments} segment(s)."

@@ -4,8 +4,9 @@
 the raw recording's own sample rate and channel count; the edit list is written beside it as
 ``{out_stem}.edl.json``. The input file is never overwritten.
 
-Policies: ``retarget`` (:mod:`editor_env.retarget`, the non-learned baseline). The learned
-editors (PPO, pointer network, supervised) are added to :data:`POLICIES` as they land.
+Policies: ``retarget`` (:mod:`editor_env.retarget`, the non-learned baseline) and ``agent`` (a
+BC/PPO agent trained with :mod:`policies.train`, given by ``checkpoint``). The pointer network
+and the supervised baseline are added to :data:`POLICIES` as they land.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from editor_env.edl import EditList
 from editor_env.errors import MusicEditError
 from editor_env.params import DEFAULT_PARAMS, AudioParams
 
-POLICIES = ("retarget",)
+POLICIES = ("retarget", "agent")
 """Names accepted by :func:`edit_file`'s ``policy``."""
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 """Output formats (soundfile picks the format from the suffix)."""
@@ -76,6 +77,8 @@ def edit_file(
     target_ratio: float | None = None,
     slack_s: float | None = None,
     config=None,
+    checkpoint: str | os.PathLike | None = None,
+    device: str = "auto",
     params: AudioParams = DEFAULT_PARAMS,
 ) -> EditResult:
     """Edit ``raw_path`` into ``out_path`` and write the EDL beside it. Prints nothing.
@@ -93,6 +96,10 @@ def edit_file(
         Override the policy config's target length ratio and slack in seconds.
     config : optional
         The policy's config (for ``retarget`` a :class:`~editor_env.retarget.RetargetConfig`).
+    checkpoint : path, optional
+        The trained model, for the ``agent`` policy.
+    device : str
+        ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``, for learned policies.
     params : AudioParams
         Analysis parameters.
 
@@ -105,6 +112,8 @@ def edit_file(
     raw_path, out_path = Path(raw_path), Path(out_path)
     if policy not in POLICIES:
         raise MusicEditError(f"Unknown policy {policy!r}; available policies: {', '.join(POLICIES)}.")
+    if policy == "agent" and checkpoint is None:
+        raise MusicEditError("policy 'agent' needs a checkpoint (--checkpoint models/v1/best.pt from policies.train).")
     if out_path.suffix.lower() not in AUDIO_SUFFIXES:
         raise MusicEditError(
             f"Output {out_path} has suffix {out_path.suffix!r}; write one of {', '.join(AUDIO_SUFFIXES)}."
@@ -136,6 +145,18 @@ def edit_file(
             overrides["slack_s"] = float(slack_s)
         config = dataclasses.replace(config, **overrides)
         edl = retarget(analysis, sample_rate=raw.sample_rate, raw_length=raw.n_samples, config=config)
+    else:
+        from policies.infer import agent_edit_list
+
+        edl = agent_edit_list(
+            analysis,
+            str(checkpoint),
+            sample_rate=raw.sample_rate,
+            raw_length=raw.n_samples,
+            target_ratio=0.67 if target_ratio is None else float(target_ratio),
+            device=device,
+            name=raw_path.stem,
+        )
     edl.meta["source"] = raw_path.name
 
     audio = render(edl, raw)

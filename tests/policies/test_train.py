@@ -64,3 +64,27 @@ def test_bad_config_names_the_field(tmp_path, capsys):
     config.write_text(json.dumps({"batch_size": 4096, "n_steps": 64, "n_envs": 1}))
     assert main(["--config", str(config), "--save-dir", str(tmp_path / "x")]) == 2
     assert "batch_size 4096 exceeds the rollout" in capsys.readouterr().err
+
+
+def test_trained_agent_edits_a_file(data_dir, tmp_path, capsys):
+    from editor_env.cli import main as musicedit
+
+    save = tmp_path / "agent"
+    train(tiny_config(data_dir, save, 128), progress=False)
+    raw = data_dir / "input" / "synth_0000_raw.wav"
+    out = tmp_path / "out" / "edited.flac"
+    code = musicedit(["edit", str(raw), "-o", str(out), "--policy", "agent", "--checkpoint", str(save / "best.pt")])
+    assert code == 0, capsys.readouterr().err
+    assert out.is_file() and (out.parent / "edited.edl.json").is_file()
+    edl = json.loads((out.parent / "edited.edl.json").read_text())
+    assert edl["meta"]["paradigm"] == "agent" and edl["segments"]
+    # a truncated checkpoint is refused with the file's name
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes((save / "best.pt").read_bytes()[:200])
+    assert (
+        musicedit(["edit", str(raw), "-o", str(tmp_path / "x.wav"), "--policy", "agent", "--checkpoint", str(broken)])
+        == 2
+    )
+    assert "broken.pt" in capsys.readouterr().err
+    assert musicedit(["edit", str(raw), "-o", str(tmp_path / "y.wav"), "--policy", "agent"]) == 2
+    assert "needs a checkpoint" in capsys.readouterr().err

@@ -13,7 +13,7 @@ install: $(STAMP)
 $(STAMP): setup.cfg pyproject.toml constraints.txt
 	@echo ">>> Creating $(VENV) with $(PYTHON) and installing musicedit (pinned by constraints.txt) …"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,stems]'
 	touch $(STAMP)
 
 demo: install
@@ -44,6 +44,7 @@ format: install
 bench: install
 	$(BIN)/python scripts/bench_precache.py
 	$(BIN)/python scripts/bench_env.py
+	$(BIN)/python scripts/bench_stems.py
 
 clean-demo:
 	rm -rf $(DEMO_DIR)

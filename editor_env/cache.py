@@ -5,11 +5,17 @@ Layout (DESIGN.md)::
     cache/features/{sample}_raw.npz   'mel' (128, T) float32 in [0, 1]
     cache/features/{sample}_edit.npz  'mel' of the human edit
     cache/beats/{sample}_raw.npz      'beat_times', 'bar_position', 'tempo', 'features' (n_beats, 121)
+    cache/stems/{sample}_stems.npz      stems (editor_env.stems, scripts/precache_stems.py)
+    cache/stems_mel/{sample}_stems.npz  their mels (scripts/convert_stems_to_mel.py)
 
 Every file stores the key it was made with: a hash of the :class:`AudioParams`, the cache
 format version and the source file's size and modification time. A file whose key differs
 (other parameters, a changed recording) is recomputed, never silently reused. Files are
 written atomically, so an interrupted run leaves only finished files and a rerun skips them.
+
+The beat features' four stem-energy slots are filled when a stem cache of the same recording
+is present; the beats file's key then also names those stems, so features made before the
+stems appeared (or from other stems) are recomputed.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import json
 import os
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -29,6 +36,9 @@ from editor_env.errors import MusicEditError
 from editor_env.features import FEATURE_NAMES, Analysis
 from editor_env.io import atomic_path
 from editor_env.params import DEFAULT_PARAMS, AudioParams
+
+if TYPE_CHECKING:
+    from editor_env.stems import StemCacheRef
 
 CACHE_VERSION = 1
 
@@ -41,11 +51,20 @@ def beats_path(cache_dir: str | os.PathLike, sample: str) -> Path:
     return Path(cache_dir) / "beats" / f"{sample}_raw.npz"
 
 
-def cache_key(source: Path, params: AudioParams) -> str:
-    """What a cache file depends on: parameters, format version and the source file's identity."""
+def stems_path(cache_dir: str | os.PathLike, sample: str) -> Path:
+    return Path(cache_dir) / "stems" / f"{sample}_stems.npz"
+
+
+def stems_mel_path(cache_dir: str | os.PathLike, sample: str) -> Path:
+    return Path(cache_dir) / "stems_mel" / f"{sample}_stems.npz"
+
+
+def cache_key(source: Path, params: AudioParams, **extra: str) -> str:
+    """What a cache file depends on: parameters, format version and the source file's identity
+    (plus ``extra`` inputs, e.g. ``stems=`` the identity of the stems the features used)."""
     stat = source.stat()
     return json.dumps(
-        {"params": params.hash(), "version": CACHE_VERSION, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns},
+        {"params": params.hash(), "version": CACHE_VERSION, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns} | extra,
         sort_keys=True,
     )
 
@@ -62,6 +81,31 @@ def is_fresh(path: Path, key: str) -> bool:
 def _save_npz(path: Path, key: str, params: AudioParams, **arrays: np.ndarray) -> None:
     with atomic_path(path) as tmp:
         np.savez(tmp, key=np.array(key), params_json=np.array(json.dumps(params.to_dict())), **arrays)
+
+
+def raw_cache_keys(
+    pair: SamplePair, cache_dir: str | os.PathLike, params: AudioParams = DEFAULT_PARAMS
+) -> tuple[str, str, StemCacheRef | None]:
+    """``(mel_key, beats_key, stem_cache)`` of a sample's raw files as they should be now.
+
+    ``stem_cache`` is the usable :class:`editor_env.stems.StemCacheRef` or None. Without stems
+    the beats key is the mel key, so caches made before stems existed stay valid; with stems it
+    also names them, so features are recomputed when stems appear or change.
+    """
+    from editor_env.stems import find_stem_cache
+
+    raw_key = cache_key(pair.raw_path, params)
+    stems = find_stem_cache(cache_dir, pair.name, raw_key)
+    beats_key = raw_key if stems is None else cache_key(pair.raw_path, params, stems=stems.identity)
+    return raw_key, beats_key, stems
+
+
+def is_raw_cached(pair: SamplePair, cache_dir: str | os.PathLike, params: AudioParams = DEFAULT_PARAMS) -> bool:
+    """True when the raw mel and beat features of ``pair`` are cached and fresh (stems included)."""
+    raw_key, beats_key, _ = raw_cache_keys(pair, cache_dir, params)
+    return is_fresh(features_path(cache_dir, pair.name, "raw"), raw_key) and is_fresh(
+        beats_path(cache_dir, pair.name), beats_key
+    )
 
 
 @dataclasses.dataclass
@@ -86,17 +130,19 @@ def precache_sample(
     from editor_env.features import analyze_signal
 
     seconds = 0.0
-    raw_key = cache_key(pair.raw_path, params)
+    raw_key, beats_key, stems = raw_cache_keys(pair, cache_dir, params)
     raw_mel_path, raw_beats_path = features_path(cache_dir, pair.name, "raw"), beats_path(cache_dir, pair.name)
-    todo_raw = not (is_fresh(raw_mel_path, raw_key) and is_fresh(raw_beats_path, raw_key))
+    todo_raw = not (is_fresh(raw_mel_path, raw_key) and is_fresh(raw_beats_path, beats_key))
     if todo_raw:
         y = analysis_signal(load_audio(pair.raw_path), params)
-        analysis = analyze_signal(y, params)
+        n_frames = 1 + y.size // params.hop_length  # centred STFT frames, as analyze_signal's
+        energy = None if stems is None else stems.energy_db(params, n_frames)
+        analysis = analyze_signal(y, params, stem_energy_db=energy)
         _save_npz(raw_mel_path, raw_key, params, mel=analysis.mel)
         grid = analysis.beats
         _save_npz(
             raw_beats_path,
-            raw_key,
+            beats_key,
             params,
             beat_times=grid.times,
             bar_position=grid.bar_position,
@@ -106,6 +152,7 @@ def precache_sample(
             duration=np.array(analysis.duration),
             features=analysis.features,
             feature_names=np.array(FEATURE_NAMES),
+            stem_source=np.array("" if stems is None else stems.source),
         )
         seconds += analysis.duration
     todo_edit = False

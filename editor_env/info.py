@@ -68,7 +68,7 @@ def _summarise_file(path: Path, plot_dir, params: AudioParams) -> dict[str, Any]
 
 
 def _summarise_dataset(data_dir: Path, cache_dir: Path, plot_dir, params: AudioParams) -> dict[str, Any]:
-    from editor_env.cache import beats_path, cache_key, features_path, is_fresh, load_analysis
+    from editor_env.cache import features_path, is_raw_cached, load_analysis
     from editor_env.dataset import discover_pairs
 
     samples = []
@@ -78,8 +78,7 @@ def _summarise_dataset(data_dir: Path, cache_dir: Path, plot_dir, params: AudioP
         if pair.edit_path is not None:
             edit_s = sf.info(pair.edit_path).duration
             entry.update(edit_s=round(edit_s, 2), edit_ratio=round(edit_s / raw_s, 3))
-        key = cache_key(pair.raw_path, params)
-        cached = is_fresh(features_path(cache_dir, pair.name), key) and is_fresh(beats_path(cache_dir, pair.name), key)
+        cached = is_raw_cached(pair, cache_dir, params)
         entry["cached"] = cached
         pointer_file = data_dir / "pointer_sequences" / f"{pair.name}_pointers.npy"
         pointers = np.load(pointer_file) if pointer_file.is_file() else None

@@ -198,21 +198,36 @@ class MusicEditEnv(gym.Env):
             result[s] = starts[np.searchsorted(starts, np.arange(n), side="right")]
         return result
 
-    def _editor_state(self) -> EditorState:
+    def editor_state(self) -> EditorState:
+        """What action validity depends on now (cursor, lengths, budget); see :mod:`editor_env.actions`."""
         return EditorState(
             self._cursor, self._n_beats, self._output_beats, self._last_span, self._budget, self._jump_backs_left
         )
 
+    @property
+    def cursor(self) -> int:
+        """The raw beat the next action applies to."""
+        return self._cursor
+
+    @property
+    def n_beats(self) -> int:
+        """Beats of the current recording."""
+        return self._n_beats
+
+    def next_boundary(self, size_index: int, beat: int) -> int:
+        """Where SKIP of size ``size_index`` moves the cursor from ``beat``: the next start of a unit of that size."""
+        return int(self._next_boundary[size_index, beat])
+
     def action_masks(self) -> np.ndarray:
         """``(30,)`` bool for MaskablePPO: ``[20 types | 5 sizes | 5 amounts]``."""
-        return action_masks(self._editor_state())
+        return action_masks(self.editor_state())
 
     # -- step ------------------------------------------------------------------------------
     def step(self, action):
         if self._task is None:
             raise RuntimeError("Call reset() before step().")
         action = np.asarray(action).reshape(-1)
-        action_type, n, amount, valid = resolve(action, self._editor_state())
+        action_type, n, amount, valid = resolve(action, self.editor_state())
         reward = 0.0 if valid else -self.invalid_action_penalty
         reward += self._apply(action_type, n, amount)
         self._steps += 1

@@ -677,10 +677,10 @@ def sequence_similarity(raw: _Raw, out: _View, ref: _View, config: RewardConfig)
     if n == 0 and m == 0:
         return 1.0
     canon = raw.canonical_beats(config.duplicate_beat_similarity)
-    return 2.0 * _lcs_length(canon[out.tokens], canon[ref.tokens]) / (n + m)
+    return 2.0 * lcs_length(canon[out.tokens], canon[ref.tokens]) / (n + m)
 
 
-def _lcs_length(a: np.ndarray, b: np.ndarray) -> int:
+def lcs_length(a: np.ndarray, b: np.ndarray) -> int:
     """Length of the longest common subsequence, bit-parallel (Allison-Dix / Hyyrö): one pass
     over ``a`` with big-integer bit vectors over ``b``, O(len(a) * len(b) / 64) word operations."""
     if a.size == 0 or b.size == 0:

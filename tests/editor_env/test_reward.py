@@ -18,7 +18,7 @@ from editor_env.reward import (
     COMPONENTS,
     REFERENCE_COMPONENTS,
     RewardConfig,
-    _lcs_length,
+    lcs_length,
     score,
 )
 
@@ -247,7 +247,7 @@ def test_lcs_matches_dynamic_programming():
         for i in range(a.size):
             for j in range(b.size):
                 table[i + 1, j + 1] = table[i, j] + 1 if a[i] == b[j] else max(table[i, j + 1], table[i + 1, j])
-        assert _lcs_length(a, b) == table[-1, -1]
+        assert lcs_length(a, b) == table[-1, -1]
 
 
 def test_config_json_round_trip_and_errors(tmp_path):

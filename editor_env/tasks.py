@@ -60,6 +60,19 @@ def ensure_default_dataset(*, progress: bool = False) -> tuple[Path, Path]:
     return data_dir, cache_dir
 
 
+def read_reference(pointer_file: Path) -> np.ndarray:
+    """Reference pointers of ``{sample}_pointers.npy`` without the NEW frames its ``_ops.npy`` marks."""
+    from editor_env.ops import EditOp
+
+    pointers = np.load(pointer_file).astype(np.int64)
+    ops_file = pointer_file.with_name(pointer_file.name.replace("_pointers.npy", "_ops.npy"))
+    if ops_file.is_file():
+        ops = np.load(ops_file)
+        if ops.shape == pointers.shape:
+            pointers = pointers[ops != EditOp.NEW]
+    return pointers[pointers >= 0]
+
+
 def load_tasks(
     data_dir: str | os.PathLike | None = None,
     cache_dir: str | os.PathLike | None = None,
@@ -69,7 +82,9 @@ def load_tasks(
     precache_missing: bool = True,
 ) -> list[EditingTask]:
     """Tasks of a data set (precaching what is missing), or the embedded default when
-    ``data_dir`` is None. References come from ``pointer_sequences/{sample}_pointers.npy``."""
+    ``data_dir`` is None. References come from ``pointer_sequences/{sample}_pointers.npy``; frames
+    whose op (``_ops.npy``) is NEW — material that is not in the raw, pointer -1 — are left out of
+    the reference, since no edit of the raw can reproduce them."""
     from editor_env.cache import load_analysis, precache
     from editor_env.dataset import discover_pairs
 
@@ -86,6 +101,6 @@ def load_tasks(
     tasks = []
     for pair in pairs:
         pointer_file = data_dir / "pointer_sequences" / f"{pair.name}_pointers.npy"
-        reference = np.load(pointer_file).astype(np.int64) if pointer_file.is_file() else None
+        reference = read_reference(pointer_file) if pointer_file.is_file() else None
         tasks.append(EditingTask(pair.name, load_analysis(cache_dir, pair.name, params), reference, pair.raw_path))
     return tasks

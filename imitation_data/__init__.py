@@ -1,9 +1,18 @@
 """Training signal from (raw, human edit) pairs: alignment into pointer sequences and op labels,
 BC label inference, augmentation of rare actions, and ``imitation`` Transitions (issue 4)."""
 
-# BC labels, augmentation, Transitions and BC pretraining: imported on first use (module
-# ``__getattr__``), so ``import imitation_data`` stays cheap (no torch, imitation or gymnasium).
+# Alignment, BC labels, augmentation, Transitions and BC pretraining: imported on first use
+# (module ``__getattr__``), so ``import imitation_data`` stays cheap (no torch, imitation,
+# gymnasium or librosa). The aligner itself is ``imitation_data.align.align``: the package
+# attribute ``align`` is that submodule.
 _LAZY = {
+    "AlignConfig": "imitation_data.align",
+    "AlignedSpan": "imitation_data.align",
+    "Alignment": "imitation_data.align",
+    "align_dataset": "imitation_data.align",
+    "align_files": "imitation_data.align",
+    "plot_alignment": "imitation_data.align",
+    "save_alignment": "imitation_data.align",
     "LabelSequence": "imitation_data.labels",
     "PlayRun": "imitation_data.labels",
     "infer_labels": "imitation_data.labels",

@@ -1,5 +1,6 @@
 """``musicedit`` subcommands of :mod:`imitation_data` (listed in ``editor_env.cli.PACKAGE_CLIS``).
 
+``align`` aligns a raw recording and its edit (or a whole data set) into pointer sequences;
 ``bc-dataset`` builds the BC data sets (``bc_rich.npz``, and with ``--augment`` ``bc_augmented.npz``);
 ``bc-pretrain`` pretrains a MaskablePPO policy on them. Handlers import their heavy dependencies
 only when run.
@@ -16,8 +17,85 @@ from editor_env.errors import MusicEditError
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add this package's subcommands to the ``musicedit`` parser."""
+    _add_align(subparsers)
     _add_bc_dataset(subparsers)
     _add_bc_pretrain(subparsers)
+
+
+# -- align -------------------------------------------------------------------------------------------
+def _add_align(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "align",
+        help="align raw recordings with their edits: pointer sequences, op labels, confidence, a picture",
+        description=(
+            "Align RAW and EDIT into OUT/{sample}_pointers.npy, _ops.npy, _info.json and _alignment.png "
+            "({sample}: RAW's name without _raw), or every pair of a data set with --data-dir. Pairs already "
+            "aligned with the same settings are skipped. The synthetic generator's ground truth is never "
+            "replaced: for a data set whose pointer_sequences/ holds it, the default output is "
+            "pointer_sequences_aligned/."
+        ),
+    )
+    p.add_argument("raw", type=Path, nargs="?", help="the raw recording (with EDIT; or use --data-dir)")
+    p.add_argument("edit", type=Path, nargs="?", help="its edited version")
+    p.add_argument("--data-dir", type=Path, default=None, help="align every pair of this data set instead")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="output folder (required for RAW EDIT; with --data-dir default DATA_DIR/pointer_sequences, or "
+        "DATA_DIR/pointer_sequences_aligned when that holds synthetic ground truth)",
+    )
+    p.add_argument("--samples", nargs="*", default=None, help="with --data-dir: only these samples")
+    p.add_argument("--sample", default=None, help="with RAW EDIT: the sample name (default RAW's name minus _raw)")
+    p.add_argument("--force", action="store_true", help="realign even if aligned with the same settings")
+    p.add_argument("--no-plot", action="store_true", help="do not draw {sample}_alignment.png")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_run_align)
+
+
+def _run_align(args: argparse.Namespace) -> int:
+    import sys
+
+    from imitation_data.align import align_dataset, align_files
+
+    if args.data_dir is not None:
+        if args.raw is not None or args.edit is not None:
+            raise MusicEditError("Give either RAW EDIT or --data-dir, not both.")
+        result = align_dataset(
+            args.data_dir,
+            args.out,
+            samples=args.samples,
+            force=args.force,
+            plot=not args.no_plot,
+            progress=not args.no_progress,
+        )
+        if result.ground_truth and args.out is None:
+            print(
+                f"{args.data_dir}/pointer_sequences holds synthetic ground truth: alignments go to {result.out_dir} "
+                "(the ground truth is never replaced)."
+            )
+        print(
+            f"{len(result.aligned)} aligned, {len(result.skipped)} already aligned with these settings, "
+            f"{len(result.failed)} failed; files in {result.out_dir}"
+        )
+        for name, reason in result.failed.items():
+            print(f"  FAILED {name}: {reason}", file=sys.stderr)
+        return 1 if result.failed else 0
+    if args.raw is None or args.edit is None:
+        raise MusicEditError("align needs RAW and EDIT (two audio files), or --data-dir DATA_DIR.")
+    if args.out is None:
+        raise MusicEditError("align RAW EDIT needs --out DIR: the folder to write the pointer files into.")
+    done = align_files(args.raw, args.edit, args.out, sample=args.sample, force=args.force, plot=not args.no_plot)
+    if done.skipped:
+        print(f"{done.sample}: already aligned with these settings in {args.out} (--force to redo).")
+        return 0
+    info = done.alignment.info
+    print(
+        f"{done.sample}: {info['edit_frames']} edit frames, {info['n_segments']} segment(s), mean confidence "
+        f"{info['confidence']:.3f}, {100 * info['new_fraction']:.1f}% new material, {info['timings_s']['total']:.2f} s"
+    )
+    print("Wrote " + ", ".join(str(path) for path in done.paths.values()))
+    return 0
 
 
 # -- bc-dataset --------------------------------------------------------------------------------------

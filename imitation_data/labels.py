@@ -660,9 +660,10 @@ def infer_labels(
         frame_labels = frame_effects_from_ops(ops, gain_db)
     if edl is not None:
         frame_labels = frame_effects_from_edl(edl, pointers.size, params)
-    if pointers.max() >= n_raw_frames + 2 or pointers.min() < 0:
+    used = pointers if usable is None else pointers[np.asarray(usable, bool)]  # NEW frames carry -1
+    if used.size and (used.max() >= n_raw_frames + 2 or used.min() < 0):
         raise MusicEditError(
-            f"Pointers reach raw frame {int(pointers.max())} but the raw analysis of {task.name!r} has "
+            f"Pointers reach raw frame {int(used.max())} but the raw analysis of {task.name!r} has "
             f"{n_raw_frames} frames: were they aligned against another recording?"
         )
     runs = play_runs(pointers, analysis.beats.frames(params), n_raw_frames, frame_labels, usable)

@@ -1,0 +1,1463 @@
+"""Align a raw recording and its edited version: pointers, per-frame edit ops and confidence.
+
+An edit made of copies of the raw (cuts, loops, reorders, with crossfades, fades, gain and light
+EQ) is explained, frame by frame, by *where in the raw each edit frame came from*. Monotonic DTW
+cannot express loops or reorders, so the alignment is found in four stages instead:
+
+1. **Offset voting** (coarse, whole raw). Both recordings become gain-invariant log-mel frames
+   (each frame centred over its bands and scaled to unit length, so gain changes and fades do
+   not matter). The edit is cut into windows of ``AlignConfig.window_frames`` frames; every
+   window is correlated with every raw position at once (a matrix product followed by sums
+   along the diagonals of the frame-similarity matrix) and its ``n_candidates`` best raw
+   offsets are kept. This finds where each part of the edit came from, wherever it lies.
+2. **Candidate refinement** (sample level). Each candidate frame offset becomes an exact sample
+   offset by FFT cross-correlation of the window's waveform with the raw around it. Exact
+   copies correlate near 1 at one lag; a *re-played* section (the same riff played again)
+   sounds alike in the mel but does not correlate sample by sample, so copies are told apart
+   from repeats.
+   Offsets that fit one window well are also tried on its neighbours (tracking), so a copy is
+   not lost where a song repeats a section more often than there are candidates.
+3. **Viterbi path** over edit frames. The states of a frame are the refined offsets of its
+   window and the two windows beside it, plus a ``NEW`` state (material not in the raw). A
+   frame's score for an offset is the normalised cross-correlation of its samples with the raw
+   there (both pre-emphasised, so that bass lines do not make unrelated audio look alike);
+   staying on an offset is free, changing it costs ``jump_cost``; ``NEW`` scores a constant
+   ``new_score``. Frames too quiet to judge score the same for every state.
+4. **Seams and effects** (sample level). Every change of offset is placed at the sample that
+   best splits the two explanations (least squares of the edit against each gain-matched raw
+   copy), at the recordings' own rate when edit and raw share it. Fades are fitted as the
+   renderer's equal-power curves, level steps inside a continuous stretch split it, and each
+   segment's gain and low/high shelf EQ are fitted to its level difference per mel band, so
+   an EQ shelf does not pass for a gain change.
+
+The result follows :meth:`editor_env.edl.EditList.to_pointers` and
+:func:`editor_env.synth.ops_from_edl` exactly: pointer ``p[i]`` is the raw analysis frame that
+plays at edit time ``i * hop / sr``; ``SKIP``/``LOOP`` mark the first frame after a forward or
+backward jump (frame 0 is ``SKIP`` when the edit does not start at the raw's start), ``FADE`` the
+frames inside fades and ``GAIN`` the frames of gain-changed segments; EQ and other effects are
+``COPY``. Frames the raw cannot explain are ``NEW`` with pointer ``-1`` and confidence 0.
+
+An edit that shares (almost) nothing with its raw raises :class:`MusicEditError`: a pointer file
+is never written for it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from editor_env.audio import Audio, analysis_signal, stft_power
+from editor_env.edl import EditList, Effects, Segment
+from editor_env.errors import MusicEditError
+from editor_env.ops import EditOp
+from editor_env.params import DEFAULT_PARAMS, AudioParams
+
+METHOD = "offset voting + Viterbi over candidate offsets + sample-level seams"
+ALIGN_VERSION = 1
+"""Bumped whenever the same inputs and settings would give a different alignment."""
+NO_POINTER = -1
+"""Pointer value of ``NEW`` frames: they come from no raw frame."""
+LONG_FRAMES = 430
+"""Frames (about 10 s) over which a finished run's offset is measured again."""
+PRE_EMPHASIS = 0.97
+"""Coefficient of the pre-emphasis applied before every waveform correlation."""
+DECIMATION = 4
+"""Decimation of the signals for the coarse lag search."""
+EQ_THRESHOLD_DB = 1.5
+"""Smallest shelf gain reported in a segment's effects."""
+COARSE_PEAKS = 3
+"""Peaks of the decimated correlation polished at the full rate."""
+CARRY_NCC = 0.8
+"""An offset that correlates this well with a window is tried on the windows beside it."""
+CERTAIN_NCC = 0.97
+"""A window explained this well by one offset needs no further search."""
+REUSE_NCC = 0.9
+"""A window reuses an offset found before (no new FFT search) only when it correlates this well:
+in sustained sounds an offset one waveform period off still correlates well, but not this well."""
+
+
+@dataclasses.dataclass(frozen=True)
+class AlignConfig:
+    """Settings of :func:`align`. The defaults suit edits made in a DAW (copies, crossfades,
+    fades, gain, light EQ); the units are analysis frames unless a name says otherwise."""
+
+    n_mels: int = 32
+    """Mel bands of the voting features (gain-invariant log-mel)."""
+    n_fft: int = 1024
+    """FFT size of those features (their frames stay on the analysis grid of ``hop_length``)."""
+    window_frames: int = 32
+    """Edit frames per voting window (32 frames = 0.74 s at the default parameters)."""
+    n_candidates: int = 6
+    """Raw offsets kept per window by the vote."""
+    min_candidate_ncc: float = 0.15
+    """A refined candidate whose waveform correlation over its window is below this is dropped."""
+    jump_cost: float = 4.0
+    """Viterbi cost of changing offset (in units of one frame's correlation score)."""
+    new_score: float = 0.3
+    """Viterbi score per frame of the ``NEW`` state: frames whose best copy correlates less than
+    this for long enough are called new material."""
+    silence_rms: float = 1e-4
+    """Edit frames quieter than this RMS (-80 dBFS) carry no evidence: every state scores the
+    same there and the path continues through them."""
+    max_fade_s: float = 30.0
+    """Longest fade looked for, seconds."""
+    gain_threshold_db: float = 1.5
+    """A segment whose level differs from the raw by at least this is labelled ``GAIN``."""
+    min_gain_step_db: float = 1.0
+    """A step of at least this in the level of a continuous stretch splits it in two segments."""
+    min_aligned_fraction: float = 0.25
+    """Raise :class:`MusicEditError` when less than this fraction of the edit's audible frames
+    is found in the raw: the two files are not an edit and its raw."""
+
+    def __post_init__(self) -> None:
+        checks = {
+            "n_mels": self.n_mels >= 8,
+            "n_fft": self.n_fft >= 64,
+            "window_frames": self.window_frames >= 4,
+            "n_candidates": self.n_candidates >= 1,
+            "min_candidate_ncc": -1.0 <= self.min_candidate_ncc < 1.0,
+            "jump_cost": self.jump_cost >= 0,
+            "new_score": -1.0 <= self.new_score <= 1.0,
+            "silence_rms": self.silence_rms >= 0,
+            "max_fade_s": self.max_fade_s >= 0,
+            "gain_threshold_db": self.gain_threshold_db > 0,
+            "min_gain_step_db": self.min_gain_step_db > 0,
+            "min_aligned_fraction": 0.0 <= self.min_aligned_fraction <= 1.0,
+        }
+        for field, ok in checks.items():
+            if not ok:
+                raise MusicEditError(
+                    f"AlignConfig.{field}={getattr(self, field)!r} makes no sense; "
+                    f"the default is {getattr(AlignConfig, field)!r}."
+                )
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def settings_hash(params: AudioParams = DEFAULT_PARAMS, config: AlignConfig | None = None) -> str:
+    """Short stable hash of everything that shapes an alignment: analysis parameters, align
+    settings and :data:`ALIGN_VERSION`. Alignments made with another hash are recomputed."""
+    config = AlignConfig() if config is None else config
+    text = json.dumps(
+        {"params": params.to_dict(), "config": config.to_dict(), "version": ALIGN_VERSION}, sort_keys=True
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclasses.dataclass
+class AlignedSpan:
+    """A stretch of the edit explained by one raw copy (or by nothing: new material).
+
+    Positions are in samples at the *edit's* rate (``edit_*``) and the *raw's* rate (``raw_*``).
+    """
+
+    edit_start: int
+    edit_end: int
+    raw_start: int | None
+    """Raw sample playing at ``edit_start``; ``None`` for new material."""
+    effects: Effects = dataclasses.field(default_factory=Effects)
+    """Estimated gain, fades and low/high shelf EQ (other effects are not estimated)."""
+    confidence: float = 0.0
+    """Median frame confidence over the span."""
+
+    @property
+    def is_new(self) -> bool:
+        return self.raw_start is None
+
+    def to_dict(self, edit_rate: int, raw_rate: int) -> dict[str, Any]:
+        entry: dict[str, Any] = {
+            "edit_start_s": round(self.edit_start / edit_rate, 6),
+            "edit_end_s": round(self.edit_end / edit_rate, 6),
+        }
+        if self.raw_start is None:
+            entry["new"] = True
+        else:
+            length = (self.edit_end - self.edit_start) * raw_rate / edit_rate
+            entry["raw_start_s"] = round(self.raw_start / raw_rate, 6)
+            entry["raw_end_s"] = round((self.raw_start + length) / raw_rate, 6)
+            entry["effects"] = self.effects.to_dict()
+        entry["confidence"] = round(float(self.confidence), 4)
+        return entry
+
+
+@dataclasses.dataclass
+class Alignment:
+    """The alignment of an edit against its raw recording.
+
+    :param pointers: ``np.ndarray [shape=(edit_frames,), dtype=int64]``: the raw analysis frame
+        playing at each edit analysis frame (``edit_frames = 1 + n // hop`` for ``n`` edit samples
+        at the analysis rate, the edit's mel frame count); :data:`NO_POINTER` (-1) on ``NEW``
+        frames.
+    :param ops: ``np.ndarray [shape=(edit_frames,), dtype=int8]``: :class:`EditOp` per frame.
+    :param confidence: ``np.ndarray [shape=(edit_frames,), dtype=float32]`` in [0, 1]: how well
+        the raw copy explains the frame (waveform correlation); 0 on ``NEW`` frames; quiet frames
+        take their segment's median.
+    :param spans: the edit in order, as raw copies and new-material stretches.
+    :param segments: the raw copies as an :class:`EditList` at the raw's own rate (new material
+        left out; ``meta["edit_starts"]`` holds each segment's start in edit samples).
+    :param info: JSON-able metadata: method, version, confidence, timings per stage, versions,
+        parameters and their hash.
+    """
+
+    pointers: np.ndarray
+    ops: np.ndarray
+    confidence: np.ndarray
+    spans: list[AlignedSpan]
+    segments: EditList
+    info: dict[str, Any]
+
+    def __post_init__(self) -> None:
+        n = self.pointers.shape
+        if self.pointers.ndim != 1 or self.ops.shape != n or self.confidence.shape != n:
+            raise MusicEditError("Alignment: pointers, ops and confidence must be 1-D arrays of one length.")
+
+
+# --------------------------------------------------------------------------------------------
+# Features
+# --------------------------------------------------------------------------------------------
+def _mel_db(y: np.ndarray, params: AudioParams, n_mels: int, n_fft: int) -> np.ndarray:
+    """Mel power in dB ``(n_mels, 1 + n // hop)`` float32 (no floor but -120 dB), from centred
+    frames of ``n_fft`` samples (the frame grid does not depend on ``n_fft``)."""
+    import librosa
+
+    params = dataclasses.replace(params, n_fft=max(n_fft, params.hop_length))
+    power = stft_power(y, params)
+    fb = librosa.filters.mel(sr=params.sample_rate, n_fft=params.n_fft, n_mels=n_mels, norm=None)
+    return (10.0 * np.log10(fb.astype(np.float32) @ power + 1e-12)).astype(np.float32)
+
+
+def _voting_features(mel_db: np.ndarray, floor_db: float = 80.0) -> np.ndarray:
+    """Gain-invariant frame features: log-mel floored ``floor_db`` below the frame's loudest
+    band, centred over bands and scaled to unit length ``(n_mels, n_frames)``."""
+    feat = np.maximum(mel_db, mel_db.max(axis=0, keepdims=True) - floor_db)
+    feat = feat - feat.mean(axis=0, keepdims=True)
+    feat /= np.linalg.norm(feat, axis=0, keepdims=True) + 1e-6
+    return np.ascontiguousarray(feat, dtype=np.float32)
+
+
+def _vote(edit_feat: np.ndarray, raw_feat: np.ndarray, window: int, n_best: int) -> list[np.ndarray]:
+    """Best raw offsets (raw frame - edit frame) of every edit window, best first.
+
+    The similarity of window ``[a, a + W)`` with raw frames ``[t, t + W)`` is the mean of the
+    frame similarities along that diagonal; all ``t`` at once by a skewed view of the window's
+    similarity rows.
+    """
+    from numpy.lib.stride_tricks import as_strided
+    from scipy.ndimage import maximum_filter1d
+
+    n_edit, n_raw = edit_feat.shape[1], raw_feat.shape[1]
+    pad = window  # raw starts from -pad: a window overlapping the raw's start still counts
+    block = np.zeros((window, n_raw + 2 * pad), dtype=np.float32)
+    out = []
+    for a in range(0, n_edit, window):
+        w = min(window, n_edit - a)
+        np.matmul(edit_feat[:, a : a + w].T, raw_feat, out=block[:w, pad : pad + n_raw])
+        # skew[j, k] = block[j, k + j] = sim(edit frame a + j, raw frame k + j - pad), so
+        # summing over j scores the diagonal that starts at raw frame k - pad.
+        skew = as_strided(
+            block, shape=(w, n_raw + pad), strides=(block.strides[0] + block.strides[1], block.strides[1])
+        )
+        score = skew.sum(axis=0) / w
+        peaks = np.flatnonzero(maximum_filter1d(score, 5, mode="constant", cval=-np.inf) == score)
+        best = peaks[np.argsort(score[peaks])[::-1][:n_best]]
+        out.append((best - pad - a).astype(np.int64))
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Sample-level helpers
+# --------------------------------------------------------------------------------------------
+def _emphasis(y: np.ndarray) -> np.ndarray:
+    """Pre-emphasis ``y[n] - 0.97 y[n - 1]`` followed by ``[1, 1] / 2`` (a zero at Nyquist).
+
+    The pre-emphasis flattens the spectrum of music, so correlations weigh all frequencies
+    rather than the bass: two unrelated bass lines can correlate well over a few cycles, two
+    unrelated whitened signals cannot. The smoothing keeps the top octave from dominating,
+    where an offset half a sample off (a copy from a 44.1 kHz file seen at 22.05 kHz) would
+    already decorrelate. Linear: gain and fades pass unchanged.
+    """
+    taps = np.convolve([1.0, -PRE_EMPHASIS], [0.5, 0.5]).astype(np.float32)
+    return np.convolve(np.asarray(y, dtype=np.float32), taps)[: y.size]
+
+
+class _Signals:
+    """Pre-emphasised edit and raw mono signals at the analysis rate, zero-padded so that any
+    block of the search lies inside, with per-frame energies and audibility."""
+
+    def __init__(self, y_edit: np.ndarray, y_raw: np.ndarray, hop: int, margin: int, silence_rms: float):
+        self.hop = hop
+        self.half = hop // 2
+        self.n_edit, self.n_raw = y_edit.size, y_raw.size
+        self.n_frames = 1 + y_edit.size // hop
+        plain = np.zeros(self.n_frames * hop, dtype=np.float32)
+        plain[self.half : self.half + y_edit.size] = y_edit[: plain.size - self.half]
+        level = np.einsum("ij,ij->i", *(plain.reshape(self.n_frames, hop),) * 2, dtype=np.float64)
+        self.audible = level >= silence_rms**2 * hop
+        """Frames loud enough to judge (plain signal: pre-emphasis would hide a bass line)."""
+        # Decimated plain copies for the coarse lag search: decimated pre-emphasised audio would
+        # hold most of its energy near the new Nyquist, where half a sample of lag decorrelates.
+        self.dec = DECIMATION if hop % DECIMATION == 0 and margin % DECIMATION == 0 else 1
+        self.margin = margin
+        self.edit_dec = self._pad_edit(y_edit)
+        self.raw_dec = self._pad_raw(y_raw)
+        if self.dec > 1:
+            from scipy.signal import resample_poly
+
+            self.edit_dec = resample_poly(self.edit_dec, 1, self.dec).astype(np.float32)
+            self.raw_dec = resample_poly(self.raw_dec, 1, self.dec).astype(np.float32)
+        # edit frame i's block: edit samples [i*hop - half, i*hop - half + hop)
+        self.edit = self._pad_edit(_emphasis(y_edit))
+        self.edit_blocks = self.edit[: self.n_frames * hop].reshape(self.n_frames, hop)
+        self.edit_energy = np.einsum("ij,ij->i", self.edit_blocks, self.edit_blocks, dtype=np.float64)
+        self.raw = self._pad_raw(_emphasis(y_raw))
+        self.raw_cum = np.concatenate([[0.0], np.cumsum(self.raw.astype(np.float64) ** 2)])
+        self.raw_dec_cum = np.concatenate([[0.0], np.cumsum(self.raw_dec.astype(np.float64) ** 2)])
+
+    def _pad_edit(self, y: np.ndarray) -> np.ndarray:
+        out = np.zeros(self.n_frames * self.hop + self.hop, dtype=np.float32)
+        out[self.half : self.half + y.size] = y
+        return out
+
+    def _pad_raw(self, y: np.ndarray) -> np.ndarray:
+        out = np.zeros(y.size + 2 * self.margin, dtype=np.float32)
+        out[self.margin : self.margin + y.size] = y
+        return out
+
+    def window_ncc(self, f0: int, f1: int, offset: int) -> float:
+        """Normalised correlation of edit frames ``[f0, f1)`` with the raw at ``offset``."""
+        x = self.edit[f0 * self.hop : f1 * self.hop]
+        start = f0 * self.hop - self.half + offset + self.margin
+        if start < 0 or start + x.size > self.raw.size:
+            return -1.0
+        energy = self.raw_cum[start + x.size] - self.raw_cum[start]
+        edit_energy = float(self.edit_energy[f0:f1].sum())
+        return float(np.dot(x, self.raw[start : start + x.size])) / math.sqrt(edit_energy * energy + 1e-20)
+
+    def frame_stats(self, f0: int, f1: int, offset: int) -> tuple[np.ndarray, np.ndarray, bool]:
+        """Dot products and raw energies of edit frames ``[f0, f1)`` against the raw at ``offset``
+        (``(f1 - f0,)`` each); False when the raw blocks fall outside the padded raw."""
+        hop = self.hop
+        start = f0 * hop - self.half + offset + self.margin
+        stop = start + (f1 - f0) * hop
+        if start < 0 or stop > self.raw.size:
+            return np.zeros(f1 - f0), np.zeros(f1 - f0), False
+        raw_blocks = self.raw[start:stop].reshape(f1 - f0, hop)
+        dots = np.einsum("ij,ij->i", self.edit_blocks[f0:f1], raw_blocks, dtype=np.float64)
+        edges = start + hop * np.arange(f1 - f0 + 1)
+        energy = self.raw_cum[edges[1:]] - self.raw_cum[edges[:-1]]
+        return dots, energy, True
+
+
+def _ncc(dots: np.ndarray, edit_energy: np.ndarray, raw_energy: np.ndarray) -> np.ndarray:
+    return dots / np.sqrt(edit_energy * raw_energy + 1e-20)
+
+
+def _refine_offset(sig: _Signals, f0: int, f1: int, guess: int, radius: int) -> tuple[int, float]:
+    """Sample offset in ``guess ± radius`` where edit frames ``[f0, f1)`` correlate best with
+    the raw, and that normalised correlation: FFT cross-correlation of the decimated signals,
+    then the full-rate lags around the best decimated one on (up to 8192 samples of) the middle
+    of the frames."""
+    import scipy.fft
+
+    hop, dec = sig.hop, sig.dec
+    x = sig.edit_dec[f0 * hop // dec : f1 * hop // dec]
+    base = (f0 * hop - sig.half + sig.margin) // dec  # decimated raw index of offset 0
+    lo = base + (guess - radius) // dec
+    n_lags = (2 * radius) // dec + 2
+    if lo < 0 or lo + x.size + n_lags > sig.raw_dec.size:
+        return guess, -1.0
+    y = sig.raw_dec[lo : lo + x.size + n_lags]
+    n = scipy.fft.next_fast_len(y.size, real=True)
+    corr = scipy.fft.irfft(np.conj(scipy.fft.rfft(x, n)) * scipy.fft.rfft(y, n), n)[:n_lags]
+    energy = sig.raw_dec_cum[lo + x.size : lo + x.size + n_lags] - sig.raw_dec_cum[lo : lo + n_lags]
+    ncc = corr / np.sqrt(energy + 1e-20)
+    if dec == 1:
+        best = lo - base + int(np.argmax(ncc))
+        return best, sig.window_ncc(f0, f1, best)
+    # The best few decimated peaks, each polished at the full rate: in sustained sounds the
+    # decimated correlation can prefer a lag a waveform period away from the exact one.
+    inner = ncc[1:-1]
+    peaks = np.flatnonzero((inner >= ncc[:-2]) & (inner >= ncc[2:])) + 1
+    if peaks.size == 0:
+        peaks = np.array([int(np.argmax(ncc))])
+    peaks = peaks[np.argsort(ncc[peaks])[::-1][:COARSE_PEAKS]]
+    mid, half = (f0 + f1) * hop // 2, min((f1 - f0) * hop, 8192) // 2
+    xf = sig.edit[mid - half : mid + half]
+    start = mid - half - sig.half + sig.margin
+    best, best_value = (lo - base + int(peaks[0])) * dec, -np.inf
+    for peak in peaks:
+        coarse = (lo - base + int(peak)) * dec
+        for lag in range(coarse - dec - 1, coarse + dec + 2):
+            if abs(lag - guess) > radius or start + lag < 0 or start + lag + xf.size > sig.raw.size:
+                continue
+            r = sig.raw[start + lag : start + lag + xf.size]
+            energy_r = sig.raw_cum[start + lag + xf.size] - sig.raw_cum[start + lag]
+            value = float(np.dot(xf, r)) / math.sqrt(energy_r + 1e-20)
+            if value > best_value:
+                best, best_value = lag, value
+    return best, sig.window_ncc(f0, f1, best)
+
+
+# --------------------------------------------------------------------------------------------
+# The alignment
+# --------------------------------------------------------------------------------------------
+def align(
+    raw: Audio, edit: Audio, *, params: AudioParams = DEFAULT_PARAMS, config: AlignConfig | None = None
+) -> Alignment:
+    """Align an edited recording against the raw recording it was made from.
+
+    Parameters
+    ----------
+    raw : Audio
+        The raw recording (any rate, any channels).
+    edit : Audio
+        The edited version: copies of the raw with crossfades, fades, gain, light effects, and
+        possibly material that is not in the raw.
+    params : AudioParams
+        Analysis parameters: pointers and ops are on their frame grid.
+    config : AlignConfig
+        Alignment settings (default ``AlignConfig()``).
+
+    Returns
+    -------
+    Alignment
+        ``pointers``, ``ops`` and ``confidence`` per edit analysis frame, the spans and EDL,
+        and ``info`` (see :class:`Alignment`).
+
+    Raises
+    ------
+    MusicEditError
+        Less than ``config.min_aligned_fraction`` of the edit's audible frames is found in the
+        raw (the files are not an edit and its raw), or a recording is empty.
+    """
+    config = AlignConfig() if config is None else config
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[name] = round(now - clock, 4)
+        clock = now
+
+    if raw.n_samples == 0 or edit.n_samples == 0:
+        raise MusicEditError("align: the raw and the edit must both hold samples.")
+    hop, sr_a = params.hop_length, params.sample_rate
+    y_raw = analysis_signal(raw, params)
+    y_edit = analysis_signal(edit, params)
+    for name, audio, y in (("raw recording", raw, y_raw), ("edit", edit, y_edit)):
+        if not np.abs(y).max(initial=0.0) > config.silence_rms:
+            where = f" {audio.path}" if audio.path else ""
+            raise MusicEditError(
+                f"The {name}{where} is silent (no sample above {config.silence_rms:g}): nothing to align."
+            )
+    lap("resample")
+
+    raw_db = _mel_db(y_raw, params, config.n_mels, config.n_fft)
+    edit_db = _mel_db(y_edit, params, config.n_mels, config.n_fft)
+    n_edit, n_raw = edit_db.shape[1], raw_db.shape[1]
+    lap("features")
+
+    window = min(config.window_frames, n_edit)
+    votes = _vote(_voting_features(edit_db), _voting_features(raw_db), window, config.n_candidates)
+    lap("vote")
+
+    sig = _Signals(y_edit, y_raw, hop, margin=(window + 4) * hop, silence_rms=config.silence_rms)
+    offsets, window_states = _candidate_offsets(sig, votes, window, config)
+    lap("refine")
+
+    path = _viterbi(sig, offsets, window_states, window, config)
+    lap("viterbi")
+
+    aligned_fraction = float(((path >= 0) & sig.audible).sum() / max(sig.audible.sum(), 1))
+    if aligned_fraction < config.min_aligned_fraction:
+        raise MusicEditError(
+            f"The edit{f' {edit.path}' if edit.path else ''} shares almost nothing with the raw "
+            f"recording{f' {raw.path}' if raw.path else ''}: only {100 * aligned_fraction:.1f}% of its audible "
+            f"frames were found in the raw (at least {100 * config.min_aligned_fraction:.0f}% needed). "
+            "Check that the pair belongs together (same sample name, not another song's edit)."
+        )
+
+    # Work at the recordings' own rate when they share it: seams to the sample there.
+    if raw.sample_rate == edit.sample_rate:
+        work_rate, work_edit, work_raw = raw.sample_rate, _emphasis(edit.mono()), _emphasis(raw.mono())
+    else:
+        work_rate, work_edit, work_raw = sr_a, _emphasis(y_edit), _emphasis(y_raw)
+    work_spans = _spans_from_path(path, offsets, sig, work_edit, work_raw, work_rate, sr_a)
+    lap("seams")
+
+    work_spans = _estimate_effects(work_spans, sig, edit_db, raw_db, work_edit, work_raw, work_rate, params, config)
+    lap("effects")
+
+    pointers, ops, confidence = _labels(work_spans, sig, work_edit, work_raw, n_raw, work_rate, params, config)
+    spans = _output_spans(work_spans, work_rate, edit.sample_rate, raw.sample_rate)
+    segments = _edit_list(spans, raw, edit.sample_rate)
+    lap("labels")
+
+    timings["total"] = round(sum(timings.values()), 4)
+    new_frames = ops == EditOp.NEW
+    info = {
+        "method": METHOD,
+        "align_version": ALIGN_VERSION,
+        "confidence": round(float(confidence[~new_frames].mean()) if (~new_frames).any() else 0.0, 4),
+        "min_span_confidence": round(min((s.confidence for s in spans if not s.is_new), default=0.0), 4),
+        "aligned_fraction": round(aligned_fraction, 4),
+        "new_fraction": round(float(new_frames.mean()), 4),
+        "edit_frames": int(n_edit),
+        "raw_frames": int(n_raw),
+        "n_segments": len(segments.segments),
+        "n_candidates_found": len(offsets),
+        "op_counts": {op.name: int((ops == op).sum()) for op in EditOp},
+        "raw_sample_rate": raw.sample_rate,
+        "edit_sample_rate": edit.sample_rate,
+        "raw_duration_s": round(raw.duration, 6),
+        "edit_duration_s": round(edit.duration, 6),
+        "spans": [s.to_dict(edit.sample_rate, raw.sample_rate) for s in spans],
+        "timings_s": timings,
+        "versions": _versions(),
+        "params": params.to_dict(),
+        "config": config.to_dict(),
+        "params_hash": settings_hash(params, config),
+    }
+    return Alignment(pointers, ops, confidence, spans, segments, info)
+
+
+def _candidate_offsets(
+    sig: _Signals, votes: list[np.ndarray], window: int, config: AlignConfig
+) -> tuple[list[int], list[list[int]]]:
+    """Exact sample offsets of every window's candidates: the distinct offsets found (analysis
+    samples, raw sample - edit sample) and, per window, the ids of those that fit it.
+
+    Offsets are *tracked* too: one that correlates at least :data:`CARRY_NCC` with a window is
+    tried on the windows beside it (forwards, then backwards), so a copy stays a candidate
+    through windows whose vote it did not win (a song that repeats a section many times).
+    Once a window has an offset that fits it to :data:`CERTAIN_NCC`, its remaining vote
+    candidates are only matched to offsets already known (no new search).
+    """
+    hop, radius, n_frames = sig.hop, 3 * sig.hop // 2, sig.n_frames
+    offsets: list[int] = []
+    scores: list[dict[int, float]] = []
+    carried: list[int] = []
+    for a, cands in enumerate(votes):
+        f0, f1 = a * window, min((a + 1) * window, n_frames)
+        scored = {sid: sig.window_ncc(f0, f1, offsets[sid]) for sid in carried}
+        certain = max(scored.values(), default=-1.0) >= CERTAIN_NCC
+        for d in cands:
+            guess = int(d) * hop
+            best_ncc = -np.inf
+            for sid in _near(offsets, guess, radius):  # an offset found before
+                if sid not in scored:
+                    scored[sid] = sig.window_ncc(f0, f1, offsets[sid])
+                best_ncc = max(best_ncc, scored[sid])
+            if best_ncc < REUSE_NCC and not certain:
+                offset, value = _refine_offset(sig, f0, f1, guess, radius)
+                if value >= config.min_candidate_ncc:
+                    near = _near(offsets, offset, 0)
+                    if near:
+                        sid = near[0]
+                    else:
+                        offsets.append(offset)
+                        sid = len(offsets) - 1
+                    scored[sid] = max(scored.get(sid, -1.0), value)
+            certain = certain or max(scored.values(), default=-1.0) >= CERTAIN_NCC
+        scores.append(scored)
+        carried = [sid for sid, value in scored.items() if value >= CARRY_NCC]
+    for a in range(len(votes) - 2, -1, -1):  # backwards: a copy found late is tried earlier
+        f0, f1 = a * window, min((a + 1) * window, n_frames)
+        for sid, value in list(scores[a + 1].items()):
+            if value >= CARRY_NCC and sid not in scores[a]:
+                scores[a][sid] = sig.window_ncc(f0, f1, offsets[sid])
+    keep = config.n_candidates + 2
+    window_states = [
+        [
+            sid
+            for sid, value in sorted(scored.items(), key=lambda kv: -kv[1])[:keep]
+            if value >= config.min_candidate_ncc
+        ]
+        for scored in scores
+    ]
+    return offsets, window_states
+
+
+def _near(offsets: list[int], value: int, radius: int) -> list[int]:
+    """Ids of known offsets within ``radius`` samples of ``value``, nearest first."""
+    if not offsets:
+        return []
+    arr = np.asarray(offsets)
+    dist = np.abs(arr - value)
+    ids = np.flatnonzero(dist <= radius)
+    return [int(i) for i in ids[np.argsort(dist[ids])]]
+
+
+def _viterbi(
+    sig: _Signals, offsets: list[int], window_states: list[list[int]], window: int, config: AlignConfig
+) -> np.ndarray:
+    """Best path of offset ids over edit frames (-1 = new material)."""
+    n_frames, n_windows = sig.n_frames, len(window_states)
+    new_id = len(offsets)
+    silent = ~sig.audible
+    value = np.zeros(new_id + 1)
+    history = []
+    for a in range(n_windows):
+        f0, f1 = a * window, min((a + 1) * window, n_frames)
+        ids = sorted({s for b in (a - 1, a, a + 1) if 0 <= b < n_windows for s in window_states[b]})
+        ids_arr = np.array([*ids, new_id], dtype=np.int64)
+        scores = np.full((f1 - f0, ids_arr.size), config.new_score, dtype=np.float64)
+        for j, sid in enumerate(ids):
+            dots, energy, ok = sig.frame_stats(f0, f1, offsets[sid])
+            ncc = _ncc(dots, sig.edit_energy[f0:f1], energy) if ok else np.full(f1 - f0, -1.0)
+            ncc = np.where(energy > 1e-12, ncc, -1.0)  # outside the raw or digital silence there
+            scores[:, j] = ncc
+        scores[silent[f0:f1]] = config.new_score
+        v = value[ids_arr] if a > 0 else np.zeros(ids_arr.size)
+        if a > 0:  # states new to this window may only be entered by a jump
+            prev = set(history[-1][0].tolist())
+            fresh = np.array([s not in prev for s in ids_arr])
+            v = np.where(fresh, -np.inf, v)
+            best_prev = value[history[-1][0]].max()
+        else:
+            best_prev = 0.0 + config.jump_cost  # the first frame starts anywhere for free
+        stay_rows = np.zeros((f1 - f0, ids_arr.size), dtype=bool)
+        jump_from = np.zeros(f1 - f0, dtype=np.int64)
+        prev_ids = history[-1][0] if a > 0 else ids_arr
+        prev_arg = int(prev_ids[np.argmax(value[prev_ids])]) if a > 0 else new_id
+        for j in range(f1 - f0):
+            jump = best_prev - config.jump_cost
+            stay = v >= jump
+            v = scores[j] + np.where(stay, v, jump)
+            stay_rows[j] = stay
+            jump_from[j] = prev_arg
+            k = int(np.argmax(v))
+            best_prev, prev_arg = v[k], int(ids_arr[k])
+        value[:] = -np.inf
+        value[ids_arr] = v
+        history.append((ids_arr, stay_rows, jump_from))
+
+    path = np.empty(n_frames, dtype=np.int64)
+    ids_arr = history[-1][0]
+    state = int(ids_arr[np.argmax(value[ids_arr])])
+    for a in range(n_windows - 1, -1, -1):
+        ids_arr, stay_rows, jump_from = history[a]
+        f0 = a * window
+        for j in range(stay_rows.shape[0] - 1, -1, -1):
+            path[f0 + j] = state
+            col = int(np.searchsorted(ids_arr, state))
+            if not stay_rows[j, col]:
+                state = int(jump_from[j])
+    path[path == new_id] = -1
+
+    return path
+
+
+def _read(x: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """``x[lo:hi]`` with zeros where ``[lo, hi)`` lies outside ``x``."""
+    if lo >= 0 and hi <= x.size:
+        return x[lo:hi]
+    out = np.zeros(max(hi - lo, 0), dtype=x.dtype)
+    a, b = max(lo, 0), min(hi, x.size)
+    if b > a:
+        out[a - lo : b - lo] = x[a:b]
+    return out
+
+
+def _best_split(edit: np.ndarray, raw_a: np.ndarray, raw_b: np.ndarray, guess: int) -> int:
+    """Sample ``c`` where ``edit[:c]`` is best explained by ``raw_a`` and ``edit[c:]`` by
+    ``raw_b`` (each after a least-squares gain fitted on its side of ``guess``)."""
+
+    def gain(r: np.ndarray, e: np.ndarray) -> float:
+        rr = float(r @ r)
+        return float(r @ e) / rr if rr > 1e-12 else 0.0
+
+    g_a = gain(raw_a[:guess], edit[:guess])
+    g_b = gain(raw_b[guess:], edit[guess:])
+    err_a = (edit - g_a * raw_a).astype(np.float64) ** 2
+    err_b = (edit - g_b * raw_b).astype(np.float64) ** 2
+    cum_a = np.concatenate([[0.0], np.cumsum(err_a)])
+    cum_b = np.concatenate([[0.0], np.cumsum(err_b)])
+    cost = cum_a + (cum_b[-1] - cum_b)
+    centre = np.abs(np.arange(cost.size) - guess)
+    return int(np.argmin(cost + 1e-12 * centre))
+
+
+def _runs(path: np.ndarray) -> list[tuple[int, int, int]]:
+    """``(first_frame, end_frame, state)`` of each run of equal states."""
+    change = np.flatnonzero(np.diff(path)) + 1
+    bounds = np.concatenate([[0], change, [path.size]])
+    return [(int(a), int(b), int(path[a])) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+@dataclasses.dataclass
+class _WorkSpan:
+    """A span in *work* samples (the shared rate of edit and raw, else the analysis rate)."""
+
+    start: int
+    end: int
+    offset: int | None  # raw sample = edit sample + offset; None = new material
+    effects: Effects = dataclasses.field(default_factory=Effects)
+    confidence: float = 0.0
+
+
+def _spans_from_path(
+    path: np.ndarray,
+    offsets: list[int],
+    sig: _Signals,
+    work_edit: np.ndarray,
+    work_raw: np.ndarray,
+    work_rate: int,
+    sr_a: int,
+) -> list[_WorkSpan]:
+    """Runs of the Viterbi path as spans, offsets refined and seams placed at the work rate."""
+    ratio = work_rate / sr_a
+    hop_w = int(round(sig.hop * ratio))
+    # Each run's offset again, over (up to 10 s of) the whole run: a window's best lag can be a
+    # waveform period off in sustained sounds, the run's cannot.
+    runs: list[list] = []
+    for a, b, sid in _runs(path):
+        offset = None
+        if sid >= 0:
+            mid, half = (a + b) // 2, min((b - a) // 2, LONG_FRAMES // 2)
+            offset, _ = _refine_offset(sig, max(mid - half, a), min(mid + half + 1, b), offsets[sid], sig.hop)
+        runs.append([a, b, offset])
+    # Merge neighbours whose offsets differ by a couple of samples: one copy, not a jump.
+    merged: list[list] = []
+    for a, b, offset in runs:
+        if merged and offset is not None and merged[-1][2] is not None and abs(offset - merged[-1][2]) <= 2:
+            if b - a > merged[-1][1] - merged[-1][0]:
+                merged[-1][2] = offset
+            merged[-1][1] = b
+        elif merged and offset is None and merged[-1][2] is None:
+            merged[-1][1] = b
+        else:
+            merged.append([a, b, offset])
+
+    spans: list[_WorkSpan] = []
+    for a, b, offset in merged:
+        start = int(round((a * sig.hop - sig.half) * ratio)) if a > 0 else 0
+        if offset is not None:
+            offset = int(round(offset * ratio))
+            if work_rate != sr_a:
+                radius = int(math.ceil(ratio)) + 1
+                offset = _refine_work_offset(work_edit, work_raw, a, b, offset, ratio, sig.hop, radius)
+        spans.append(_WorkSpan(start, 0, offset))
+    for k, span in enumerate(spans):
+        span.end = spans[k + 1].start if k + 1 < len(spans) else work_edit.size
+
+    for k in range(1, len(spans)):
+        left, right = spans[k - 1], spans[k]
+        if left.offset is None or right.offset is None:
+            continue
+        guess = right.start
+        lo = max(guess - 2 * hop_w, left.start + (left.end - left.start) // 2)
+        hi = min(guess + 2 * hop_w, right.end - (right.end - right.start) // 2)
+        if hi - lo < 4 or not lo <= guess <= hi:
+            continue
+        edit_part = _read(work_edit, lo, hi)
+        raw_a = _read(work_raw, lo + left.offset, hi + left.offset)
+        raw_b = _read(work_raw, lo + right.offset, hi + right.offset)
+        cut = lo + _best_split(edit_part, raw_a, raw_b, guess - lo)
+        left.end = right.start = cut
+    return [s for s in spans if s.end > s.start]
+
+
+def _refine_work_offset(
+    work_edit: np.ndarray, work_raw: np.ndarray, f0: int, f1: int, offset: int, ratio: float, hop: int, radius: int
+) -> int:
+    """Best offset within ``radius`` work samples, by correlation over (up to 2 s of) the run."""
+    lo = int(round(f0 * hop * ratio))
+    hi = int(round(f1 * hop * ratio))
+    mid, half = (lo + hi) // 2, min((hi - lo) // 2, int(22050 * ratio))
+    lo, hi = max(mid - half, 0), min(mid + half, work_edit.size)
+    if hi - lo < 64:
+        return offset
+    e = work_edit[lo:hi]
+    best, best_value = offset, -np.inf
+    for lag in range(offset - radius, offset + radius + 1):
+        r = _read(work_raw, lo + lag, hi + lag)
+        value = float(e @ r) / math.sqrt(float(r @ r) + 1e-20)
+        if value > best_value:
+            best, best_value = lag, value
+    return best
+
+
+def _span_frames(span: _WorkSpan, work_rate: int, fs: float, n_frames: int) -> tuple[int, int]:
+    """Analysis frames ``[i0, i1)`` whose time ``i * fs`` lies in the span."""
+    i0 = int(math.ceil(span.start / work_rate / fs - 1e-9))
+    i1 = int(math.ceil(span.end / work_rate / fs - 1e-9))
+    return min(max(i0, 0), n_frames), min(max(i1, 0), n_frames)
+
+
+def _span_stats(
+    work_edit: np.ndarray,
+    work_raw: np.ndarray,
+    span: _WorkSpan,
+    i0: int,
+    i1: int,
+    work_rate: int,
+    params: AudioParams,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Frame NCC, least-squares amplitude gain and raw energy of edit frames ``[i0, i1)``
+    against the span's copy, at the work rate with the span's exact offset (``(i1 - i0,)``
+    each; NaN where the raw is silent)."""
+    ratio = work_rate / params.sample_rate
+    half = params.hop_length // 2
+    bounds = np.round((np.arange(i0, i1 + 1) * params.hop_length - half) * ratio).astype(np.int64)
+    bounds = np.clip(bounds, 0, work_edit.size)
+    lo, hi = int(bounds[0]), int(bounds[-1])
+    e = work_edit[lo:hi].astype(np.float64)
+    r = _read(work_raw, lo + span.offset, hi + span.offset).astype(np.float64)
+    edges = bounds - lo
+
+    def per_frame(x: np.ndarray) -> np.ndarray:
+        cum = np.concatenate([[0.0], np.cumsum(x)])
+        return cum[edges[1:]] - cum[edges[:-1]]
+
+    dots, edit_energy, raw_energy = per_frame(e * r), per_frame(e * e), per_frame(r * r)
+    valid = raw_energy > 1e-10 * np.maximum(edges[1:] - edges[:-1], 1)
+    ncc = np.where(valid, _ncc(dots, edit_energy, raw_energy), np.nan)
+    gain = np.where(valid, dots / np.maximum(raw_energy, 1e-12), np.nan)
+    return ncc, gain, raw_energy
+
+
+def _fit_fade(t: np.ndarray, g: np.ndarray, w: np.ndarray, max_len: float, min_len: float, step: float) -> float:
+    """Length of an equal-power fade ``G sin(pi/2 min(t / L, 1))`` fitted to gains ``g`` at
+    times ``t`` (seconds from the fade's silent end, weights ``w``), or 0 when no fade fits.
+
+    Each candidate length ``L`` is judged on the frames up to ``1.5 L + 0.3 s`` only (the fade
+    and a stretch of level after it: the level may change again further on), by the share of
+    their variance around a constant level that the fade explains.
+    """
+    if t.size < 6 or max_len < min_len or w.sum() <= 0:
+        return 0.0
+    coarse = _fade_ratios(t, g, w, np.geomspace(min_len, max_len, max(int(np.log(max_len / min_len) / 0.02), 2)))[0]
+    lengths = np.arange(max(coarse * 0.96, min_len), min(coarse * 1.04, max_len) + step / 2, step)
+    best, big_g, ratio = _fade_ratios(t, g, w, lengths)
+    if not ratio < 0.1:
+        return 0.0
+    early = w * (t < 0.25 * best)
+    if early.sum() > 0 and (early * g).sum() / early.sum() > 0.6 * big_g:
+        return 0.0
+    return best
+
+
+def _fade_ratios(t: np.ndarray, g: np.ndarray, w: np.ndarray, lengths: np.ndarray) -> tuple[float, float, float]:
+    """Best fade length among ``lengths``, its level and unexplained variance share."""
+    t_max = 1.5 * lengths.max() + 0.3
+    keep = t < t_max
+    t, g, w = t[keep], g[keep], w[keep]
+    inside = w[None, :] * (t[None, :] < 1.5 * lengths[:, None] + 0.3)
+    n = inside.sum(axis=1)
+    model = np.sin(0.5 * np.pi * np.minimum(t[None, :] / lengths[:, None], 1.0))
+    big_g = (inside * model * g).sum(axis=1) / np.maximum((inside * model**2).sum(axis=1), 1e-12)
+    sse = (inside * (g[None, :] - big_g[:, None] * model) ** 2).sum(axis=1)
+    mean = (inside * g).sum(axis=1) / np.maximum(n, 1e-12)
+    sse0 = (inside * (g[None, :] - mean[:, None]) ** 2).sum(axis=1)
+    ratio = np.where((n >= 4) & (big_g > 0), sse / np.maximum(sse0, 1e-12), np.inf)
+    k = int(np.argmin(ratio))
+    return float(lengths[k]), float(big_g[k]), float(ratio[k])
+
+
+def _gain_splits(h: np.ndarray, valid: np.ndarray, min_step: float, half_window: int) -> list[int]:
+    """Frames where the level ``h`` (dB per frame; ``valid`` frames only) steps by at least
+    ``min_step``: the median of the ``half_window`` valid frames after a frame differs from that
+    of the ones before, and the difference peaks there."""
+    from scipy.ndimage import median_filter
+
+    idx = np.flatnonzero(valid)
+    n, w = idx.size, half_window
+    if n < 2 * w:
+        return []
+    values = h[idx]
+    med = median_filter(values, size=w, mode="nearest")
+    i = np.arange(w, n - w + 1)
+    # medians of values[i - w : i] and values[i : i + w] (scipy centres even windows late)
+    before = med[i - (w // 2) - 1] if w % 2 else med[i - w // 2]
+    after = med[np.minimum(i + w // 2, n - 1)]
+    robust = np.abs(after - before)
+    # means locate a step exactly (their difference peaks there); medians judge it
+    cum = np.concatenate([[0.0], np.cumsum(values)])
+    sharp = np.abs((cum[i + w] - cum[i]) - (cum[i] - cum[i - w])) / w
+    splits: list[int] = []
+    for k in np.argsort(sharp)[::-1]:
+        if sharp[k] < 0.5 * min_step:
+            break
+        if robust[k] >= min_step and all(abs(int(i[k]) - s) >= w for s in splits):
+            splits.append(int(i[k]))
+    return sorted(int(idx[s]) for s in splits)
+
+
+def _estimate_effects(
+    spans: list[_WorkSpan],
+    sig: _Signals,
+    edit_db: np.ndarray,
+    raw_db: np.ndarray,
+    work_edit: np.ndarray,
+    work_raw: np.ndarray,
+    work_rate: int,
+    params: AudioParams,
+    config: AlignConfig,
+) -> list[_WorkSpan]:
+    """Fades, gain steps (splitting spans), and gain and shelf EQ per span."""
+    sr_a, fs = params.sample_rate, params.frame_seconds
+    n_frames = edit_db.shape[1]
+    shapes = _shelf_shapes(params, edit_db.shape[0])
+    audible = sig.audible
+    out: list[_WorkSpan] = []
+    for span in spans:
+        if span.offset is None:
+            out.append(span)
+            continue
+        i0, i1 = _span_frames(span, work_rate, fs, n_frames)
+        if i1 - i0 < 3:
+            out.append(span)
+            continue
+        _, gain, energy = _span_stats(work_edit, work_raw, span, i0, i1, work_rate, params)
+        valid = np.isfinite(gain) & audible[i0:i1] & (energy > 1e-3 * max(float(np.median(energy)), 1e-12))
+        t = np.arange(i0, i1) * fs
+        start_s, end_s = span.start / work_rate, span.end / work_rate
+        duration = end_s - start_s
+        w = valid.astype(np.float64)
+        g = np.where(valid, gain, 0.0)
+        max_len = min(config.max_fade_s, 0.6 * duration)
+        first = t - start_s < 0.6 * duration
+        fade_in = _fit_fade(t[first] - start_s, g[first], w[first], max_len, 0.1, fs / 4)
+        last = end_s - t <= 0.6 * duration
+        fade_out = _fit_fade(end_s - t[last], g[last], w[last], max_len, 0.1, fs / 4)
+        flat = valid & (t - start_s >= fade_in) & (end_s - t > fade_out)
+        h = 20 * np.log10(np.maximum(np.abs(g), 1e-6))
+        splits = _gain_splits(h, flat, config.min_gain_step_db, half_window=12)
+        # Place each gain step to the sample: same copy, two gains.
+        cuts = []
+        hop_w = int(round(sig.hop * work_rate / sr_a))
+        for s in splits:
+            guess = int(round((i0 + s) * fs * work_rate - hop_w / 2))
+            lo, hi = guess - 2 * hop_w, guess + 2 * hop_w
+            e = _read(work_edit, lo, hi)
+            r = _read(work_raw, lo + span.offset, hi + span.offset)
+            cuts.append(lo + _best_split(e, r, r, guess - lo))
+        bounds = [span.start, *cuts, span.end]
+        pieces = [_WorkSpan(a, b, span.offset) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+        pieces[0].effects.fade_in_s = fade_in
+        pieces[-1].effects.fade_out_s = fade_out
+        for piece in pieces:
+            levels = _piece_levels(piece, edit_db, raw_db, shapes, work_rate, fs, config)
+            piece.effects.gain_db, piece.effects.eq_low_db, piece.effects.eq_high_db = levels
+        # A level step that the band fit does not confirm (an EQ'd passage whose broadband level
+        # follows its content) is no boundary: merge such pieces back.
+        merged = [pieces[0]]
+        for piece in pieces[1:]:
+            prev = merged[-1]
+            if _same_levels(prev.effects, piece.effects, config):
+                prev.end = piece.end
+                prev.effects.fade_out_s = piece.effects.fade_out_s
+                levels = _piece_levels(prev, edit_db, raw_db, shapes, work_rate, fs, config)
+                prev.effects.gain_db, prev.effects.eq_low_db, prev.effects.eq_high_db = levels
+            else:
+                merged.append(piece)
+        out.extend(merged)
+    return out
+
+
+def _same_levels(a: Effects, b: Effects, config: AlignConfig) -> bool:
+    """Whether two pieces of one copy have the same gain (and about the same shelves)."""
+    return (
+        abs(a.gain_db - b.gain_db) < config.min_gain_step_db
+        and abs(a.eq_low_db - b.eq_low_db) < 2 * EQ_THRESHOLD_DB
+        and abs(a.eq_high_db - b.eq_high_db) < 2 * EQ_THRESHOLD_DB
+    )
+
+
+def _shelf_shapes(params: AudioParams, n_mels: int) -> np.ndarray:
+    """dB response per dB of gain, at the centre of every mel band, of the renderer's low and
+    high shelves (:data:`editor_env.render.LOW_SHELF_HZ`, ``HIGH_SHELF_HZ``; RBJ shelves with
+    Q = 1/sqrt(2), as pedalboard builds them): ``(2, n_mels)``, about 1 where a shelf acts
+    fully and 0 where it does not act."""
+    import librosa
+    from scipy.signal import freqz
+
+    from editor_env.render import HIGH_SHELF_HZ, LOW_SHELF_HZ
+
+    sr = params.sample_rate
+    freqs = librosa.mel_frequencies(n_mels + 2, fmax=sr / 2)[1:-1]
+    gain_db = 6.0
+    big_a = 10 ** (gain_db / 40)
+    shapes = []
+    for cutoff, high in ((LOW_SHELF_HZ, False), (HIGH_SHELF_HZ, True)):
+        w0 = 2 * np.pi * min(cutoff, 0.45 * sr) / sr
+        cos_w0, alpha = np.cos(w0), np.sin(w0) / np.sqrt(2)
+        root = 2 * np.sqrt(big_a) * alpha
+        sign = 1 if high else -1
+        b = big_a * np.array(
+            [
+                (big_a + 1) + sign * (big_a - 1) * cos_w0 + root,
+                -2 * sign * ((big_a - 1) + sign * (big_a + 1) * cos_w0),
+                (big_a + 1) + sign * (big_a - 1) * cos_w0 - root,
+            ]
+        )
+        a = np.array(
+            [
+                (big_a + 1) - sign * (big_a - 1) * cos_w0 + root,
+                2 * sign * ((big_a - 1) - sign * (big_a + 1) * cos_w0),
+                (big_a + 1) - sign * (big_a - 1) * cos_w0 - root,
+            ]
+        )
+        _, response = freqz(b, a, worN=freqs, fs=sr)
+        shapes.append(20 * np.log10(np.abs(response)) / gain_db)
+    return np.array(shapes)
+
+
+def _piece_levels(
+    span: _WorkSpan,
+    edit_db: np.ndarray,
+    raw_db: np.ndarray,
+    shapes: np.ndarray,
+    work_rate: int,
+    fs: float,
+    config: AlignConfig,
+) -> tuple[float, float, float]:
+    """Gain, low-shelf and high-shelf dB of a span.
+
+    Per mel band, the median level difference edit - raw over the span's frames (outside fades,
+    where both are within 30 dB of their loudest band) is fitted as ``gain + low * shape_low +
+    high * shape_high`` by least squares, the shelves lightly pulled towards 0 so that a
+    difference the bands cannot tell apart counts as gain. An EQ shelf thus does not pass for
+    a gain change (EQ is not an op of its own: its frames are ``COPY``).
+    """
+    n_frames, n_raw = edit_db.shape[1], raw_db.shape[1]
+    i0, i1 = _span_frames(span, work_rate, fs, n_frames)
+    start_s, end_s = span.start / work_rate, span.end / work_rate
+    t = np.arange(i0, i1) * fs
+    keep = (t - start_s >= span.effects.fade_in_s + 2 * fs) & (end_s - t > span.effects.fade_out_s + 2 * fs)
+    frames = np.arange(i0, i1)[keep]
+    if frames.size == 0:
+        return 0.0, 0.0, 0.0
+    ptr = np.clip(np.round(frames + span.offset / work_rate / fs).astype(np.int64), 0, n_raw - 1)
+    e, r = edit_db[:, frames], raw_db[:, ptr]
+    loud = (e > e.max(axis=0, keepdims=True) - 30) & (r > r.max(axis=0, keepdims=True) - 30) & (e > -100) & (r > -100)
+    counts = loud.sum(axis=1)
+    bands = np.flatnonzero(counts >= max(3, 0.05 * frames.size))
+    if bands.size == 0:
+        return 0.0, 0.0, 0.0
+    diff = np.where(loud, e - r, np.nan)[bands]
+    level = np.nanmedian(diff, axis=1)
+    weight = np.sqrt(counts[bands].astype(np.float64))
+    design = np.column_stack([np.ones(bands.size), shapes[0, bands], shapes[1, bands]])
+    ridge = 0.05 * weight.sum() * np.diag([0.0, 1.0, 1.0])
+    lhs = design.T @ (design * weight[:, None]) + ridge
+    rhs = design.T @ (level * weight)
+    gain, low, high = np.linalg.solve(lhs, rhs)
+    gain = round(float(gain), 2) if abs(gain) >= config.gain_threshold_db else 0.0
+    low = round(float(low), 1) if abs(low) >= EQ_THRESHOLD_DB else 0.0
+    high = round(float(high), 1) if abs(high) >= EQ_THRESHOLD_DB else 0.0
+    return gain, low, high
+
+
+def _labels(
+    spans: list[_WorkSpan],
+    sig: _Signals,
+    work_edit: np.ndarray,
+    work_raw: np.ndarray,
+    n_raw: int,
+    work_rate: int,
+    params: AudioParams,
+    config: AlignConfig,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pointers, ops and confidence per edit frame, with the semantics of
+    :meth:`EditList.to_pointers` and :func:`editor_env.synth.ops_from_edl`."""
+    sr_a, fs, n_frames = params.sample_rate, params.frame_seconds, sig.n_frames
+    t = np.arange(n_frames) * fs
+    starts = np.array([s.start / work_rate for s in spans])
+    index = np.clip(np.searchsorted(starts, t, side="right") - 1, 0, None)
+    pointers = np.full(n_frames, NO_POINTER, dtype=np.int64)
+    ops = np.full(n_frames, EditOp.COPY, dtype=np.int8)
+    confidence = np.zeros(n_frames, dtype=np.float32)
+    audible = sig.audible
+    tolerance = 2 * work_rate / sr_a  # offsets this close are one copy, not a jump
+    prev_end = None
+    for k, span in enumerate(spans):
+        frames = np.flatnonzero(index == k)
+        if span.offset is None:
+            ops[frames] = EditOp.NEW
+            span.confidence = 0.0
+            continue
+        start_s, end_s = span.start / work_rate, span.end / work_rate
+        if frames.size:
+            off_s = span.offset / work_rate
+            pointers[frames] = np.clip(np.round((t[frames] + off_s) / fs), 0, n_raw - 1).astype(np.int64)
+            fx = span.effects
+            if fx.gain_db != 0:
+                ops[frames] = EditOp.GAIN
+            local = t[frames] - start_s
+            fading = (local < fx.fade_in_s) | (end_s - start_s - local <= fx.fade_out_s)
+            ops[frames[fading]] = EditOp.FADE
+            ncc, _, _ = _span_stats(work_edit, work_raw, span, int(frames[0]), int(frames[-1]) + 1, work_rate, params)
+            good = np.isfinite(ncc) & audible[frames]
+            fill = float(np.median(ncc[good])) if good.any() else 0.0
+            conf = np.clip(np.where(good, ncc, fill), 0.0, 1.0)
+            confidence[frames] = conf
+            span.confidence = float(np.median(conf))
+            first = int(frames[0])
+            raw_first = span.start + span.offset
+            if prev_end is None:
+                if raw_first > tolerance:
+                    ops[first] = EditOp.SKIP
+            elif raw_first > prev_end + tolerance:
+                ops[first] = EditOp.SKIP
+            elif raw_first < prev_end - tolerance:
+                ops[first] = EditOp.LOOP
+        prev_end = span.end + span.offset
+    return pointers, ops, confidence
+
+
+def _output_spans(spans: list[_WorkSpan], work_rate: int, edit_rate: int, raw_rate: int) -> list[AlignedSpan]:
+    out = []
+    for span in spans:
+        start = int(round(span.start * edit_rate / work_rate))
+        end = int(round(span.end * edit_rate / work_rate))
+        raw_start = None if span.offset is None else int(round((span.start + span.offset) * raw_rate / work_rate))
+        out.append(AlignedSpan(start, end, raw_start, span.effects, span.confidence))
+    return out
+
+
+def _edit_list(spans: list[AlignedSpan], raw: Audio, edit_rate: int) -> EditList:
+    """The copies as an EDL of the raw (new material left out), at the raw's own rate."""
+    segments, edit_starts = [], []
+    for span in spans:
+        if span.raw_start is None:
+            continue
+        length = int(round((span.edit_end - span.edit_start) * raw.sample_rate / edit_rate))
+        start = min(max(span.raw_start, 0), raw.n_samples - 1)
+        end = min(max(span.raw_start + length, start + 1), raw.n_samples)
+        segments.append(Segment(start, end, span.effects))
+        edit_starts.append(span.edit_start)
+    meta = {"source": "musicedit.align", "align_version": ALIGN_VERSION, "edit_starts": edit_starts}
+    return EditList(raw.sample_rate, raw.n_samples, segments, meta=meta)
+
+
+def _versions() -> dict[str, str]:
+    import importlib.metadata
+
+    versions = {}
+    for name in ("musicedit", "numpy", "scipy", "librosa"):
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "unknown"
+    return versions
+
+
+# --------------------------------------------------------------------------------------------
+# Files: pointer_sequences/{sample}_pointers.npy, _ops.npy, _info.json, _alignment.png
+# --------------------------------------------------------------------------------------------
+GROUND_TRUTH_METHOD = "synthetic ground truth"
+"""``method`` in the info JSON of files the synthetic generator wrote: never overwritten."""
+ALIGNED_FOLDER = "pointer_sequences_aligned"
+"""Where :func:`align_dataset` writes by default when ``pointer_sequences/`` holds ground truth."""
+
+
+def sample_name(raw_path: str | os.PathLike) -> str:
+    """``{sample}`` of ``{sample}_raw.wav`` (the file's stem when it does not end in ``_raw``)."""
+    stem = Path(raw_path).stem
+    return stem[: -len("_raw")] if stem.endswith("_raw") and len(stem) > 4 else stem
+
+
+def output_paths(out_dir: str | os.PathLike, sample: str) -> dict[str, Path]:
+    """The four files of one alignment, keyed ``pointers``, ``ops``, ``plot``, ``info`` (the
+    order they are written in: the info JSON last, so its presence marks a finished sample)."""
+    out_dir = Path(out_dir)
+    return {
+        "pointers": out_dir / f"{sample}_pointers.npy",
+        "ops": out_dir / f"{sample}_ops.npy",
+        "plot": out_dir / f"{sample}_alignment.png",
+        "info": out_dir / f"{sample}_info.json",
+    }
+
+
+def _read_info(path: Path) -> dict[str, Any] | None:
+    try:
+        info = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return info if isinstance(info, dict) else None
+
+
+def _source(path: Path) -> dict[str, Any]:
+    stat = path.stat()
+    return {"path": str(path), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def _check_writable(paths: dict[str, Path], sample: str, force: bool) -> None:
+    """Refuse to replace ground truth (ever) or another tool's files (unless ``force``)."""
+    info = _read_info(paths["info"]) if paths["info"].is_file() else None
+    if info is None:
+        return
+    method = info.get("method")
+    if method == GROUND_TRUTH_METHOD:
+        raise MusicEditError(
+            f"{paths['info'].parent} holds the synthetic generator's ground truth for {sample} "
+            f"({paths['info'].name} says method {GROUND_TRUTH_METHOD!r}); an alignment never replaces "
+            f"it. Write elsewhere (--out DIR; `musicedit align --data-dir` uses {ALIGNED_FOLDER}/ "
+            "for such data sets)."
+        )
+    if method != METHOD and not force:
+        raise MusicEditError(
+            f"{paths['info']} was not written by `musicedit align` (method {method!r}); pass --force "
+            "to replace it, or write elsewhere with --out DIR."
+        )
+
+
+def is_aligned(
+    paths: dict[str, Path],
+    raw_path: Path,
+    edit_path: Path,
+    params: AudioParams = DEFAULT_PARAMS,
+    config: AlignConfig | None = None,
+    *,
+    plot: bool = True,
+) -> bool:
+    """Whether ``paths`` hold a finished alignment of these very files with these settings
+    (same settings hash, same size and modification time of both recordings; the picture too
+    when ``plot``)."""
+    if not all(path.is_file() for key, path in paths.items() if plot or key != "plot"):
+        return False
+    info = _read_info(paths["info"])
+    if info is None or info.get("method") != METHOD:
+        return False
+    sources = info.get("sources", {})
+    try:
+        same = sources.get("raw") == _source(raw_path) and sources.get("edit") == _source(edit_path)
+    except OSError:
+        return False
+    return same and info.get("params_hash") == settings_hash(params, config)
+
+
+def save_alignment(
+    alignment: Alignment,
+    out_dir: str | os.PathLike,
+    sample: str,
+    *,
+    sources: dict[str, Any] | None = None,
+    plot: bool = True,
+    force: bool = False,
+) -> dict[str, Path]:
+    """Write ``{sample}_pointers.npy`` (int64), ``_ops.npy`` (int8), ``_alignment.png`` and
+    ``_info.json`` (last) into ``out_dir``, each atomically.
+
+    :param sources: recorded in the info JSON under ``sources`` (the recordings' path, size and
+        modification time, so a rerun knows whether they changed).
+    :raises MusicEditError: the folder holds the synthetic generator's ground truth for this
+        sample (never replaced), or another tool's alignment (replaced only with ``force``).
+    """
+    from editor_env.io import atomic_open, atomic_write_text
+
+    paths = output_paths(out_dir, sample)
+    _check_writable(paths, sample, force)
+    with atomic_open(paths["pointers"], "wb") as fh:
+        np.save(fh, alignment.pointers.astype(np.int64), allow_pickle=False)
+    with atomic_open(paths["ops"], "wb") as fh:
+        np.save(fh, alignment.ops.astype(np.int8), allow_pickle=False)
+    if plot:
+        plot_alignment(alignment, paths["plot"], title=sample)
+    else:
+        paths.pop("plot")
+    info = {
+        "sample": sample,
+        **alignment.info,
+        "sources": sources or {},
+        "files": {k: p.name for k, p in paths.items()},
+    }
+    atomic_write_text(paths["info"], json.dumps(info, indent=2) + "\n")
+    return paths
+
+
+def plot_alignment(
+    alignment: Alignment, path: str | os.PathLike, *, title: str | None = None, params: AudioParams = DEFAULT_PARAMS
+) -> Path:
+    """Write a PNG of an alignment (atomically): edit time against raw time, every frame
+    coloured by its confidence, cuts (``SKIP``/``LOOP``) marked, new material shaded; below,
+    the confidence over the edit with fades and gain changes marked."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from editor_env.io import atomic_path
+
+    fs = params.frame_seconds
+    t = np.arange(alignment.pointers.size) * fs
+    ops, conf, ptr = alignment.ops, alignment.confidence, alignment.pointers
+    fig = Figure(figsize=(12, 8), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax_ptr, ax_conf = fig.subplots(2, 1, height_ratios=(3, 1), sharex=True)
+    copied = ptr >= 0
+    points = ax_ptr.scatter(
+        t[copied], ptr[copied] * fs, c=conf[copied], s=3, cmap="viridis", vmin=0.0, vmax=1.0, linewidths=0
+    )
+    fig.colorbar(points, ax=ax_ptr, label="confidence", fraction=0.03)
+    for op, colour, label in ((EditOp.SKIP, "tab:red", "cut (skip)"), (EditOp.LOOP, "tab:blue", "cut (loop back)")):
+        first = True
+        for i in np.flatnonzero(ops == op):
+            ax_ptr.axvline(t[i], color=colour, linewidth=0.8, alpha=0.7, label=label if first else None)
+            first = False
+    for k, (a, b) in enumerate(_true_runs(ops == EditOp.NEW)):
+        label = "new material" if k == 0 else None
+        ax_ptr.axvspan(t[a], t[b - 1] + fs, color="0.5", alpha=0.3, linewidth=0, label=label)
+    ax_ptr.set_ylabel("raw time (s)")
+    raw_s = alignment.info.get("raw_duration_s")
+    if raw_s:
+        ax_ptr.set_ylim(0, raw_s)
+    ax_ptr.set_title(
+        f"{title or 'alignment'}: {alignment.info.get('n_segments', '?')} segment(s), mean confidence "
+        f"{alignment.info.get('confidence', 0):.3f}, {100 * alignment.info.get('new_fraction', 0):.1f}% new",
+        fontsize=10,
+    )
+    if ax_ptr.get_legend_handles_labels()[0]:
+        ax_ptr.legend(loc="upper left", fontsize=8)
+    ax_conf.fill_between(t, 0, conf, color="tab:green", alpha=0.4, linewidth=0, step="mid")
+    for op, colour, label in ((EditOp.FADE, "tab:orange", "fade"), (EditOp.GAIN, "tab:purple", "gain")):
+        sel = ops == op
+        if sel.any():
+            ax_conf.scatter(t[sel], np.full(sel.sum(), 1.04), s=2, color=colour, label=label)
+    ax_conf.set_ylim(0, 1.1)
+    ax_conf.set_ylabel("confidence")
+    ax_conf.set_xlabel("edit time (s)")
+    if ax_conf.get_legend_handles_labels()[0]:
+        ax_conf.legend(loc="lower left", fontsize=8, markerscale=4)
+    ax_conf.set_xlim(0, max(t[-1] + fs, fs) if t.size else 1.0)
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=90)
+    return path
+
+
+def _true_runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """``[start, end)`` of every run of True."""
+    edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+    return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist()))
+
+
+@dataclasses.dataclass
+class AlignFileResult:
+    """What :func:`align_files` did for one pair."""
+
+    sample: str
+    paths: dict[str, Path]
+    skipped: bool
+    """True when the files were already aligned with these settings (nothing was written)."""
+    alignment: Alignment | None = None
+
+
+def align_files(
+    raw_path: str | os.PathLike,
+    edit_path: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    *,
+    sample: str | None = None,
+    params: AudioParams = DEFAULT_PARAMS,
+    config: AlignConfig | None = None,
+    force: bool = False,
+    plot: bool = True,
+) -> AlignFileResult:
+    """Align two audio files and write the four files of :func:`save_alignment`.
+
+    A pair already aligned with the same settings (and unchanged recordings) is skipped unless
+    ``force``. ``sample`` defaults to :func:`sample_name` of ``raw_path``.
+    """
+    from editor_env.audio import load_audio
+
+    raw_path, edit_path = Path(raw_path), Path(edit_path)
+    sample = sample or sample_name(raw_path)
+    paths = output_paths(out_dir, sample)
+    if not force and is_aligned(paths, raw_path, edit_path, params, config, plot=plot):
+        return AlignFileResult(sample, paths, skipped=True)
+    _check_writable(paths, sample, force)
+    alignment = align(load_audio(raw_path), load_audio(edit_path), params=params, config=config)
+    sources = {"raw": _source(raw_path), "edit": _source(edit_path)}
+    written = save_alignment(alignment, out_dir, sample, sources=sources, plot=plot, force=force)
+    return AlignFileResult(sample, written, skipped=False, alignment=alignment)
+
+
+@dataclasses.dataclass
+class AlignDatasetResult:
+    """What :func:`align_dataset` did: sample names by outcome, failures with their reason."""
+
+    out_dir: Path
+    aligned: list[str] = dataclasses.field(default_factory=list)
+    skipped: list[str] = dataclasses.field(default_factory=list)
+    failed: dict[str, str] = dataclasses.field(default_factory=dict)
+    ground_truth: bool = False
+    """True when the data set's ``pointer_sequences/`` holds synthetic ground truth (and the
+    default output folder was therefore :data:`ALIGNED_FOLDER`)."""
+
+
+def holds_ground_truth(folder: str | os.PathLike) -> bool:
+    """Whether any ``*_info.json`` in ``folder`` was written by the synthetic generator."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return False
+    return any((_read_info(p) or {}).get("method") == GROUND_TRUTH_METHOD for p in sorted(folder.glob("*_info.json")))
+
+
+def align_dataset(
+    data_dir: str | os.PathLike,
+    out_dir: str | os.PathLike | None = None,
+    *,
+    samples: list[str] | None = None,
+    params: AudioParams = DEFAULT_PARAMS,
+    config: AlignConfig | None = None,
+    force: bool = False,
+    plot: bool = True,
+    progress: bool = True,
+) -> AlignDatasetResult:
+    """Align every (raw, edit) pair of a data set in the ``training_data/`` layout.
+
+    Output goes to ``out_dir``; by default to ``{data_dir}/pointer_sequences/``, except when
+    that folder holds the synthetic generator's ground truth (``"method": "synthetic ground
+    truth"``): then to ``{data_dir}/pointer_sequences_aligned/``, so the alignments can be
+    compared with the truth and the truth is never replaced. Even with an explicit ``out_dir``
+    a ground-truth file is never overwritten: that pair fails with a message saying so.
+
+    Pairs already aligned with the same settings are skipped (unless ``force``). A pair that
+    fails (unreadable audio, no edit, an edit unrelated to its raw ...) is recorded in
+    ``failed`` with its reason and the others go on.
+    """
+    from tqdm import tqdm
+
+    from editor_env.dataset import discover_pairs
+
+    data_dir = Path(data_dir)
+    pairs = discover_pairs(data_dir, require_edit=False, samples=samples, check_audio=False)
+    ground_truth = holds_ground_truth(data_dir / "pointer_sequences")
+    if out_dir is None:
+        out_dir = data_dir / (ALIGNED_FOLDER if ground_truth else "pointer_sequences")
+    result = AlignDatasetResult(Path(out_dir), ground_truth=ground_truth)
+    bar = tqdm(pairs, desc="aligning", unit="pair", disable=not progress)
+    for pair in bar:
+        bar.set_postfix_str(pair.name)
+        if pair.edit_path is None:
+            result.failed[pair.name] = f"no edit: expected {data_dir}/desired_output/{pair.name}_edit.wav"
+            continue
+        try:
+            done = align_files(
+                pair.raw_path,
+                pair.edit_path,
+                out_dir,
+                sample=pair.name,
+                params=params,
+                config=config,
+                force=force,
+                plot=plot,
+            )
+        except Exception as exc:  # one bad pair must not stop the data set; the reason is kept
+            result.failed[pair.name] = (
+                f"{type(exc).__name__}: {exc}" if not isinstance(exc, MusicEditError) else str(exc)
+            )
+            continue
+        (result.skipped if done.skipped else result.aligned).append(pair.name)
+    return result

@@ -1,0 +1,231 @@
+"""Alignment of edits against their raw recordings (imitation_data.align) and `musicedit align`.
+
+Checked against the synthetic generator's exact ground truth on short pairs (20-40 s); the
+50-pair version of the accuracy check and the 10-minute timing live in scripts/bench_align.py.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from editor_env.audio import Audio, resample
+from editor_env.edl import EditList
+from editor_env.errors import MusicEditError
+from editor_env.ops import EditOp
+from editor_env.render import render
+from editor_env.synth import generate_pair, ops_from_edl
+from imitation_data.align import NO_POINTER, AlignConfig, align, sample_name
+
+DURATION = (20.0, 40.0)
+NO_EFFECT_SEEDS = (0, 1, 2)  # cuts, a loop, reorders
+EFFECT_SEEDS = (10, 16, 21, 31)  # each with a gain change and a fade; reorders, loops
+
+
+def within_one(pointers: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    assert pointers.shape == truth.shape
+    return np.abs(pointers - truth) <= 1
+
+
+@pytest.fixture(scope="module")
+def no_effect_pairs():
+    return [generate_pair(seed, duration_range_s=DURATION, effects=False) for seed in NO_EFFECT_SEEDS]
+
+
+@pytest.fixture(scope="module")
+def effect_pairs():
+    pairs = [generate_pair(seed, duration_range_s=DURATION, effects=True) for seed in EFFECT_SEEDS]
+    assert all(p.info["edit_features"]["gain"] for p in pairs)
+    assert all(p.info["edit_features"]["fade_in"] or p.info["edit_features"]["fade_out"] for p in pairs)
+    return pairs
+
+
+def test_cuts_loops_reorders(no_effect_pairs):
+    hits, agree = [], []
+    for pair in no_effect_pairs:
+        result = align(pair.raw, pair.edit)
+        assert result.pointers.dtype == np.int64 and result.ops.dtype == np.int8
+        assert result.confidence.dtype == np.float32
+        assert 0.0 <= result.confidence.min() and result.confidence.max() <= 1.0
+        hits.append(within_one(result.pointers, pair.pointers))
+        agree.append(result.ops == pair.ops)
+        assert result.info["confidence"] > 0.95
+    assert np.concatenate(hits).mean() >= 0.99
+    assert np.concatenate(agree).mean() >= 0.95
+
+
+def test_gain_and_fades(effect_pairs):
+    hits, agree, results = [], [], []
+    for pair in effect_pairs:
+        result = align(pair.raw, pair.edit)
+        results.append(result)
+        hits.append(within_one(result.pointers, pair.pointers))
+        agree.append(result.ops == pair.ops)
+        # the segment with a gain change is found with its gain
+        truth_gain = next(s.effects.gain_db for s in pair.edl.segments if s.effects.gain_db)
+        found = [s.effects.gain_db for s in result.spans if s.effects.gain_db]
+        assert found and min(abs(g - truth_gain) for g in found) < 0.5
+    assert np.concatenate(hits).mean() >= 0.98
+    assert np.concatenate(agree).mean() >= 0.95
+    for op in (EditOp.FADE, EditOp.GAIN):
+        truth = np.concatenate([p.ops for p in effect_pairs]) == op
+        assert (np.concatenate(agree)[truth]).mean() >= 0.9, op.name
+    # every cut is found, within a frame (a seam that falls on a frame centre is a tie)
+    for pair, result in zip(effect_pairs, results):
+        for op in (EditOp.SKIP, EditOp.LOOP):
+            for i in np.flatnonzero(pair.ops == op):
+                assert (result.ops[max(i - 1, 0) : i + 2] == op).any(), (op.name, i)
+
+
+def test_the_found_edit_list_renders_the_edit(effect_pairs):
+    """Segments, seams (to the sample), gains and fades: re-rendered, they give the edit back."""
+    pair = effect_pairs[0]
+    result = align(pair.raw, pair.edit)
+    assert result.segments.sample_rate == pair.raw.sample_rate
+    starts = [s.raw_start for s in result.segments.segments]
+    truth = {s.raw_start for s in pair.edl.segments}
+    # segment starts (the raw side of each seam) land within a few samples of the truth
+    assert sum(min(abs(a - b) for b in truth) <= 48 for a in starts) >= len(pair.edl.segments) - 1
+    again = render(result.segments, pair.raw)
+    n = min(again.shape[1], pair.edit.n_samples)
+    corr = np.corrcoef(again[0, :n], pair.edit.samples[0, :n])[0, 1]
+    assert corr > 0.99
+
+
+def test_eq_is_not_gain_and_new_material_is_new(effect_pairs):
+    """Shelf EQ on some segments: pointers still exact and EQ frames are COPY, not GAIN.
+    A stretch of another song spliced in: NEW, pointer -1, confidence 0."""
+    pair = effect_pairs[1]
+    segments = [dataclasses.replace(s, effects=dataclasses.replace(s.effects)) for s in pair.edl.segments]
+    for k, seg in enumerate(segments):
+        if k % 2 == 0:
+            seg.effects.eq_low_db, seg.effects.eq_high_db = 6.0, -3.0
+        else:
+            seg.effects.eq_high_db = 4.0
+    edl = EditList(pair.edl.sample_rate, pair.edl.raw_length, segments)
+    edit = Audio(render(edl, pair.raw), pair.raw.sample_rate)
+    result = align(pair.raw, edit)
+    truth_ops = ops_from_edl(edl)
+    assert within_one(result.pointers, edl.to_pointers()).mean() >= 0.98
+    assert (result.ops == truth_ops).mean() >= 0.95
+
+    other = generate_pair(99, duration_range_s=DURATION).raw.samples[:, 4 * 22050 : 7 * 22050]
+    cut = int(pair.edl.output_starts()[2])
+    spliced = Audio(np.concatenate([pair.edit.samples[:, :cut], other, pair.edit.samples[:, cut:]], axis=1), 22050)
+    result = align(pair.raw, spliced)
+    t = np.arange(result.pointers.size) * 512
+    inside = (t >= cut + 1024) & (t < cut + other.shape[1] - 1024)
+    outside = (t < cut - 1024) | (t >= cut + other.shape[1] + 1024)
+    assert (result.ops[inside] == EditOp.NEW).all()
+    assert (result.pointers[inside] == NO_POINTER).all() and (result.confidence[inside] == 0).all()
+    assert (result.ops[outside] != EditOp.NEW).all()
+    before = np.flatnonzero(outside & (t < cut))
+    assert within_one(result.pointers[before], pair.pointers[before]).all()
+    assert any(s.is_new for s in result.spans) and 0.05 < result.info["new_fraction"] < 0.3
+
+
+def test_an_unrelated_edit_is_refused(no_effect_pairs, effect_pairs):
+    raw, unrelated = no_effect_pairs[0].raw, effect_pairs[2].edit
+    with pytest.raises(MusicEditError, match="shares almost nothing"):
+        align(raw, unrelated)
+    # asked not to refuse, it says "new material" rather than inventing pointers
+    result = align(raw, unrelated, config=AlignConfig(min_aligned_fraction=0.0))
+    assert result.info["aligned_fraction"] < 0.25 and result.info["new_fraction"] > 0.75
+
+
+def test_other_rates_and_stereo():
+    """A 44.1 kHz stereo raw; its edit as made and resampled to 48 kHz."""
+    pair = generate_pair(5, duration_range_s=DURATION, sample_rate=44100, n_channels=2)
+    for edit in (pair.edit, Audio(resample(pair.edit.samples, 44100, 48000), 48000)):
+        result = align(pair.raw, edit)
+        assert result.pointers.size == pair.pointers.size
+        assert within_one(result.pointers, pair.pointers).mean() >= 0.99
+        assert result.segments.sample_rate == 44100
+        first = result.segments.segments[0].raw_start
+        assert abs(first - pair.edl.segments[0].raw_start) <= 2
+
+
+def test_config_and_names():
+    with pytest.raises(MusicEditError, match="jump_cost"):
+        AlignConfig(jump_cost=-1.0)
+    assert sample_name("x/take_03_raw.wav") == "take_03"
+    assert sample_name("song.flac") == "song"
+
+
+# -- the command line ------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def synth_set(tmp_path_factory):
+    from editor_env.cli import main
+
+    root = tmp_path_factory.mktemp("align_cli") / "training_data"
+    args = ["synth", "--n", "2", "--out", str(root), "--seed", "5", "--min-duration", "20", "--max-duration", "25"]
+    assert main(args) == 0
+    return root
+
+
+def test_cli_pair_writes_four_files_and_skips_on_rerun(synth_set, tmp_path, capsys):
+    from editor_env.cli import main
+
+    raw = synth_set / "input" / "synth_0000_raw.wav"
+    edit = synth_set / "desired_output" / "synth_0000_edit.wav"
+    out = tmp_path / "aligned"
+    assert main(["align", str(raw), str(edit), "--out", str(out)]) == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert names == [f"synth_0000_{k}" for k in ("alignment.png", "info.json", "ops.npy", "pointers.npy")]
+    truth = np.load(synth_set / "pointer_sequences" / "synth_0000_pointers.npy")
+    pointers = np.load(out / "synth_0000_pointers.npy")
+    assert pointers.dtype == np.int64 and within_one(pointers, truth).mean() >= 0.99
+    assert np.load(out / "synth_0000_ops.npy").dtype == np.int8
+    info = json.loads((out / "synth_0000_info.json").read_text())
+    for key in ("method", "confidence", "timings_s", "versions", "params_hash", "sources"):
+        assert key in info
+    assert (out / "synth_0000_alignment.png").stat().st_size > 10_000
+    stamp = (out / "synth_0000_pointers.npy").stat().st_mtime_ns
+    capsys.readouterr()
+    assert main(["align", str(raw), str(edit), "--out", str(out)]) == 0
+    assert "already aligned" in capsys.readouterr().out
+    assert (out / "synth_0000_pointers.npy").stat().st_mtime_ns == stamp
+
+
+def test_cli_data_set_never_replaces_ground_truth(synth_set, capsys):
+    from editor_env.cli import main
+
+    truth_dir = synth_set / "pointer_sequences"
+    before = {p.name: p.read_bytes() for p in truth_dir.iterdir()}
+    assert main(["align", "--data-dir", str(synth_set), "--no-progress", "--no-plot"]) == 0
+    out = capsys.readouterr().out
+    assert "ground truth" in out and "2 aligned" in out
+    aligned = synth_set / "pointer_sequences_aligned"
+    assert sorted(p.name for p in aligned.glob("*_pointers.npy")) == [
+        "synth_0000_pointers.npy",
+        "synth_0001_pointers.npy",
+    ]
+    assert main(["align", "--data-dir", str(synth_set), "--no-progress", "--no-plot"]) == 0
+    assert "0 aligned, 2 already aligned" in capsys.readouterr().out
+    # pointed at the ground truth explicitly: every pair refuses, by name, and nothing changes
+    assert main(["align", "--data-dir", str(synth_set), "--out", str(truth_dir), "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert "FAILED synth_0000" in err and "FAILED synth_0001" in err and "never replaces" in err
+    assert {p.name: p.read_bytes() for p in truth_dir.iterdir()} == before
+
+
+def test_cli_one_bad_pair_does_not_stop_the_others(synth_set, tmp_path, capsys):
+    import shutil
+
+    from editor_env.cli import main
+
+    data = tmp_path / "mixed"
+    shutil.copytree(synth_set / "input", data / "input")
+    shutil.copytree(synth_set / "desired_output", data / "desired_output")
+    # synth_0001's edit is replaced by synth_0000's: an edit of another recording
+    shutil.copy(data / "desired_output" / "synth_0000_edit.wav", data / "desired_output" / "synth_0001_edit.wav")
+    assert main(["align", "--data-dir", str(data), "--no-progress", "--no-plot"]) == 1
+    captured = capsys.readouterr()
+    assert (
+        "1 aligned" in captured.out and "FAILED synth_0001" in captured.err and "shares almost nothing" in captured.err
+    )
+    assert (data / "pointer_sequences" / "synth_0000_pointers.npy").is_file()
+    assert not (data / "pointer_sequences" / "synth_0001_pointers.npy").exists()

@@ -45,6 +45,7 @@ bench: install
 	$(BIN)/python scripts/bench_precache.py
 	$(BIN)/python scripts/bench_env.py
 	$(BIN)/python scripts/bench_stems.py
+	$(BIN)/python scripts/bench_align.py
 
 clean-demo:
 	rm -rf $(DEMO_DIR)

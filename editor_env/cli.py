@@ -128,7 +128,7 @@ SUBCOMMANDS = [_add_synth, _add_precache, _add_info, _add_edit]
 
 
 #: Modules of other packages whose ``register(subparsers)`` adds their subcommands.
-PACKAGE_CLIS: list[str] = ["imitation_data.cli"]
+PACKAGE_CLIS: list[str] = ["imitation_data.cli", "policies.cli"]
 
 
 def build_parser() -> argparse.ArgumentParser:

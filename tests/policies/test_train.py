@@ -88,3 +88,12 @@ def test_trained_agent_edits_a_file(data_dir, tmp_path, capsys):
     assert "broken.pt" in capsys.readouterr().err
     assert musicedit(["edit", str(raw), "-o", str(tmp_path / "y.wav"), "--policy", "agent"]) == 2
     assert "needs a checkpoint" in capsys.readouterr().err
+
+
+def test_musicedit_train_ppo_passes_flags_on(tmp_path, capsys):
+    from editor_env.cli import main as musicedit
+
+    config = tmp_path / "bad.json"
+    config.write_text(json.dumps({"n_stepz": 5}))
+    assert musicedit(["train-ppo", "--config", str(config)]) == 2
+    assert "unknown field(s) ['n_stepz']" in capsys.readouterr().err

@@ -12,11 +12,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="train the BC + PPO agent (python -m policies.train; see its --help)",
         add_help=False,
     )
-    p.add_argument("args", nargs=argparse.REMAINDER, help="flags of python -m policies.train")
-    p.set_defaults(func=_run_train)
+    # every argument after train-ppo goes to policies.train (editor_env.cli passes them on)
+    p.set_defaults(func=_run_train, pass_through=True)
 
 
 def _run_train(args: argparse.Namespace) -> int:
     from policies.train import main
 
-    return main(args.args)
+    return main(args.pass_through_args)

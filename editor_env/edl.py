@@ -312,9 +312,6 @@ class EditList:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> EditList:
-        path = Path(path)
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise MusicEditError(f"Cannot read EDL {path}: {exc}") from exc
-        return cls.from_json_dict(data, source=str(path))
+        from editor_env.io import read_json
+
+        return cls.from_json_dict(read_json(path, "EDL"), source=str(path))

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -33,6 +34,16 @@ def atomic_path(path: str | os.PathLike, *, suffix: str | None = None) -> Iterat
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+
+
+def read_json(path: str | os.PathLike, what: str) -> Any:
+    """The JSON in ``path``; :class:`MusicEditError` naming ``what`` and the file if it is unreadable."""
+    from editor_env.errors import MusicEditError
+
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise MusicEditError(f"Cannot read {what} {path}: {exc}") from exc
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:

@@ -249,12 +249,9 @@ class RewardConfig:
 
     @classmethod
     def from_json(cls, path: str | os.PathLike) -> RewardConfig:
-        path = Path(path)
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise MusicEditError(f"Cannot read reward config {path}: {exc}") from exc
-        return cls.from_dict(data, source=str(path))
+        from editor_env.io import read_json
+
+        return cls.from_dict(read_json(path, "reward config"), source=str(path))
 
 
 def _merge_named(field: str, given: Any, defaults: dict[str, float]) -> dict[str, float]:

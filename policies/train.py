@@ -86,10 +86,9 @@ class TrainConfig:
 
     @classmethod
     def from_json(cls, path: str | Path) -> TrainConfig:
-        try:
-            values = json.loads(Path(path).read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise MusicEditError(f"Cannot read training config {path}: {exc}") from exc
+        from editor_env.io import read_json
+
+        values = read_json(path, "training config")
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:

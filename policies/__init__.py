@@ -14,7 +14,6 @@ _LAZY = {
     "Demonstrations": "policies.ppo",
     "load_demonstrations": "policies.ppo",
     "TrainConfig": "policies.train",
-    "train": "policies.train",
     "agent_edit_list": "policies.infer",
     "PolicyConfigError": "policies.errors",
 }

@@ -433,12 +433,8 @@ class _Planner:
                 self.cover(run, ActionType.REORDER)
                 continue
             c = self.cursor
-            # Canonical choice, so that one gap has one labelling (CUT and SKIP both drop beats
-            # and a policy cannot tell apart two labellings of the same gap): a CUT that lands on
-            # the gap's end; else a SKIP that does (the gap ends on a bar/phrase boundary no
-            # single CUT reaches); else the longest CUT that stays inside the gap; else a SKIP.
-            options = [  # (action type, size index, landing beat)
-                (t, s, dest)
+            candidates = [  # (landing beat, CUT wins ties, size index)
+                (dest, t == ActionType.CUT, s)
                 for s in _SIZES_BY_BEATS
                 for t, dest in (
                     (ActionType.CUT, c + int(SIZE_BEATS[s])),
@@ -446,16 +442,10 @@ class _Planner:
                 )
                 if dest <= target and self.valid(t, s)
             ]
-            if not options:
+            if not candidates:
                 return False
-            rank = {
-                (ActionType.CUT, True): 3,
-                (ActionType.SKIP, True): 2,
-                (ActionType.CUT, False): 1,
-                (ActionType.SKIP, False): 0,
-            }
-            t, s, _ = max(options, key=lambda o: (rank[(o[0], o[2] == target)], o[2]))
-            self.step(int(t), s)
+            dest, is_cut, s = max(candidates)
+            self.step(int(ActionType.CUT if is_cut else ActionType.SKIP), s)
         return self.cursor == target
 
     def back_to(self, target: int) -> bool:

@@ -17,6 +17,13 @@ from pathlib import Path
 from editor_env.errors import MusicEditError
 
 
+def report_failures(failed: dict[str, str]) -> int:
+    """Print each failed sample with its reason to stderr; the exit status: 1 if any failed, else 0."""
+    for name, reason in failed.items():
+        print(f"  FAILED {name}: {reason}", file=sys.stderr)
+    return 1 if failed else 0
+
+
 def _add_synth(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("synth", help="generate synthetic raw/edit pairs with ground truth")
     p.add_argument("--n", type=int, default=4, help="number of pairs (default 4)")
@@ -69,9 +76,7 @@ def _run_precache(args: argparse.Namespace) -> int:
         f"{len(result.computed)} computed, {len(result.skipped)} already cached, "
         f"{len(result.failed)} failed; {result.audio_seconds:.1f} s of audio analysed."
     )
-    for name, error in result.failed.items():
-        print(f"  FAILED {name}: {error}", file=sys.stderr)
-    return 1 if result.failed else 0
+    return report_failures(result.failed)
 
 
 def _add_info(sub: argparse._SubParsersAction) -> None:

@@ -12,6 +12,7 @@ import argparse
 import json
 from pathlib import Path
 
+from editor_env.cli import report_failures
 from editor_env.errors import MusicEditError
 
 
@@ -54,7 +55,6 @@ def _add_align(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_align(args: argparse.Namespace) -> int:
-    import sys
 
     from imitation_data.align import align_dataset, align_files
 
@@ -78,9 +78,7 @@ def _run_align(args: argparse.Namespace) -> int:
             f"{len(result.aligned)} aligned, {len(result.skipped)} already aligned with these settings, "
             f"{len(result.failed)} failed; files in {result.out_dir}"
         )
-        for name, reason in result.failed.items():
-            print(f"  FAILED {name}: {reason}", file=sys.stderr)
-        return 1 if result.failed else 0
+        return report_failures(result.failed)
     if args.raw is None or args.edit is None:
         raise MusicEditError("align needs RAW and EDIT (two audio files), or --data-dir DATA_DIR.")
     if args.out is None:

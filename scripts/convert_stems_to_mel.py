@@ -16,6 +16,7 @@ from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
+    from editor_env.cli import report_failures
     from editor_env.errors import MusicEditError
     from editor_env.stems import convert_stems_to_mel
 
@@ -33,9 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{len(result.computed)} converted into {args.cache_dir / 'stems_mel'}, "
         f"{len(result.skipped)} already done, {len(result.failed)} failed"
     )
-    for name, reason in result.failed.items():
-        print(f"  {name}: {reason}", file=sys.stderr)
-    return 1 if result.failed else 0
+    return report_failures(result.failed)
 
 
 if __name__ == "__main__":

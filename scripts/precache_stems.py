@@ -23,6 +23,7 @@ from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
+    from editor_env.cli import report_failures
     from editor_env.errors import MusicEditError
     from editor_env.stems import DEFAULT_MODEL, FALLBACK_SOURCE, METHODS, REPO_ENV, precache_stems, separator_source
 
@@ -68,9 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         f"[{result.source}] {len(result.computed)} separated ({result.audio_seconds:.0f} s of audio), "
         f"{len(result.skipped)} already cached, {len(result.failed)} failed"
     )
-    for name, reason in result.failed.items():
-        print(f"  {name}: {reason}", file=sys.stderr)
-    return 1 if result.failed else 0
+    return report_failures(result.failed)
 
 
 if __name__ == "__main__":

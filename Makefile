@@ -43,6 +43,7 @@ format: install
 
 bench: install
 	$(BIN)/python scripts/bench_precache.py
+	$(BIN)/python scripts/bench_beats.py
 	$(BIN)/python scripts/bench_env.py
 	$(BIN)/python scripts/bench_stems.py
 	$(BIN)/python scripts/bench_align.py

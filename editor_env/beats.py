@@ -113,13 +113,21 @@ def track_beats(
 
     strength = onset_envelope if bass_envelope is None else bass_envelope
     if source == "librosa" and strength.size:
-        cue = _unit(_strength_at(strength, times, params))
-        if chroma is not None and chroma.size:
-            cue = cue + CHORD_CUE_WEIGHT * _unit(_chord_change(chroma, times, params))
-        bar_position = bar_positions(cue, params.beats_per_bar)
+        bar_position = bar_positions(downbeat_cue(times, strength, chroma, params), params.beats_per_bar)
     else:
         bar_position = np.arange(times.size) % params.beats_per_bar
     return BeatGrid(times, bar_position.astype(np.int64), tempo, source)
+
+
+def downbeat_cue(
+    times: np.ndarray, bass_envelope: np.ndarray, chroma: np.ndarray | None = None, params: AudioParams = DEFAULT_PARAMS
+) -> np.ndarray:
+    """``(n_beats,)`` evidence that each beat is a downbeat: its low-band onset strength plus
+    ``CHORD_CUE_WEIGHT`` x the chord change into it (each scaled to mean 1)."""
+    cue = _unit(_strength_at(bass_envelope, times, params))
+    if chroma is not None and chroma.size:
+        cue = cue + CHORD_CUE_WEIGHT * _unit(_chord_change(chroma, times, params))
+    return cue
 
 
 def _strength_at(envelope: np.ndarray, times: np.ndarray, params: AudioParams) -> np.ndarray:

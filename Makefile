@@ -47,6 +47,7 @@ bench: install
 	$(BIN)/python scripts/bench_env.py
 	$(BIN)/python scripts/bench_stems.py
 	$(BIN)/python scripts/bench_align.py
+	$(BIN)/python scripts/bench_retarget.py
 
 clean-demo:
 	rm -rf $(DEMO_DIR)

@@ -1,0 +1,122 @@
+"""Pointer-network checkpoints: written atomically, checked on load (format, version, config).
+
+A checkpoint is a ``torch.save`` dict of plain values and tensors (loaded with
+``weights_only=True``, so no code runs on load)::
+
+    format         "musicedit-pointer-network"
+    model_version  MODEL_VERSION of the code that wrote it
+    model_config   PointerModelConfig as a dict
+    train_config   the PointerTrainConfig of the run (a dict), when written by the trainer
+    state_dict     the weights
+    optimizer      the optimizer state (trainer checkpoints)
+    epoch, step    completed epochs and optimizer steps
+    best_val_loss  best validation loss so far
+    rng            random states (torch, numpy) so a resumed run continues the same sequence
+    metrics        the last validation metrics
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch as th
+
+from editor_env.io import atomic_path
+from pointer_baseline.errors import PointerError
+from pointer_baseline.model import MODEL_VERSION, PointerModelConfig, PointerNetwork
+
+CHECKPOINT_FORMAT = "musicedit-pointer-network"
+
+
+def save_checkpoint(path: str | os.PathLike, model: PointerNetwork, **extra: Any) -> Path:
+    """Write ``model`` (its config, version and weights) plus ``extra`` entries to ``path`` atomically."""
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "model_version": MODEL_VERSION,
+        "model_config": model.config.to_dict(),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        **extra,
+    }
+    with atomic_path(path) as tmp:
+        th.save(payload, tmp)
+    return Path(path)
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """The checked contents of a checkpoint.
+
+    :raises PointerError: missing, truncated or foreign file, or one written by another model version.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise PointerError(
+            f"Checkpoint {path} does not exist: train one with `python -m pointer_baseline.trainers.pointer_trainer`."
+        )
+    try:
+        payload = th.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, ValueError, OSError, pickle.UnpicklingError, zipfile.BadZipFile) as exc:
+        raise PointerError(
+            f"Cannot read checkpoint {path} ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}): "
+            "the file is truncated or corrupt (an interrupted copy?) or not a torch checkpoint; use another "
+            "latest.pt / best.pt or retrain."
+        ) from exc
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        raise PointerError(
+            f"{path} is not a pointer-network checkpoint (no 'format': {CHECKPOINT_FORMAT!r}); "
+            "pass a best.pt / latest.pt written by pointer_baseline.trainers.pointer_trainer."
+        )
+    version = payload.get("model_version")
+    if version != MODEL_VERSION:
+        raise PointerError(
+            f"{path} was written by pointer-network model version {version}, this code is version {MODEL_VERSION}: "
+            "the weights mean something else; retrain (or use the musicedit version that wrote it)."
+        )
+    for key in ("model_config", "state_dict"):
+        if key not in payload:
+            raise PointerError(f"{path} has no {key!r}: it is incomplete; retrain or use another checkpoint.")
+    return payload
+
+
+def checkpoint_config(payload: dict[str, Any], path: str | os.PathLike = "checkpoint") -> PointerModelConfig:
+    return PointerModelConfig.from_dict(payload["model_config"], source=f"{path} model_config")
+
+
+def check_config(saved: PointerModelConfig, wanted: PointerModelConfig, path: str | os.PathLike) -> None:
+    """Raise :class:`PointerError` naming every field where ``saved`` and ``wanted`` differ."""
+    diff = saved.differences(wanted)
+    if diff:
+        listed = ", ".join(f"{k}: checkpoint {a!r} vs config {b!r}" for k, (a, b) in diff.items())
+        raise PointerError(
+            f"{path} was trained with another model config ({listed}); use the config it was trained with "
+            "(saved in the checkpoint and in config.json beside it) or train a new model."
+        )
+
+
+def load_weights(model: PointerNetwork, payload: dict[str, Any], path: str | os.PathLike) -> None:
+    """Load the checkpoint's weights into ``model`` (configs must match: :func:`check_config`)."""
+    check_config(checkpoint_config(payload, path), model.config, path)
+    try:
+        model.load_state_dict(payload["state_dict"])
+    except RuntimeError as exc:
+        raise PointerError(f"{path}: its weights do not fit the model ({str(exc).splitlines()[0]}); retrain.") from exc
+
+
+def load_model(
+    path: str | os.PathLike, config: PointerModelConfig | None = None, device: str = "cpu"
+) -> tuple[PointerNetwork, dict[str, Any]]:
+    """The model saved at ``path`` (in eval mode on ``device``) and the checkpoint's contents.
+
+    :param config: when given, the checkpoint must have been trained with exactly this config.
+    :raises PointerError: see :func:`read_checkpoint`; a config that differs (each field named).
+    """
+    payload = read_checkpoint(path)
+    saved = checkpoint_config(payload, path)
+    if config is not None:
+        check_config(saved, config, path)
+    model = PointerNetwork(saved)
+    load_weights(model, payload, path)
+    return model.to(device).eval(), payload

@@ -1,0 +1,229 @@
+"""Training data of the pointer network: cached raw mels, pointer sequences and their step targets.
+
+A sample is read from the feature cache (``cache/features/{sample}_raw.npz``, made by
+``editor_env.cache``; with ``use_stems`` also ``cache/stems_mel/{sample}_stems.npz``) and the
+pointer folder (``{sample}_pointers.npy`` int64 and, when present, ``{sample}_ops.npy`` int8:
+synthetic ground truth or ``imitation_data.align``'s alignment). Frames whose op is NEW (pointer
+-1: material not in the raw) are left out: no pointer can reproduce them.
+
+Step targets (:func:`step_targets`): the ``m`` output frames give ``m + 1`` decoder steps; step
+``i`` has expected position ``e_i = p[i-1] + 1`` (``e_0 = 0``; see :mod:`pointer_baseline.model`)
+and the last step (``i = m``) is the one where the edit stops.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+import numpy as np
+
+from editor_env.ops import EditOp
+from editor_env.params import DEFAULT_PARAMS, AudioParams
+from pointer_baseline.errors import PointerError
+
+POINTER_TOLERANCE_FRAMES = 2
+"""Pointers up to this many frames past the raw mel's end are clipped (frame rounding); further is an error."""
+
+
+@dataclasses.dataclass
+class PointerSample:
+    """One training recording.
+
+    :param name: sample name.
+    :param mel: ``(n_inputs, T)`` float32 in [0, 1]: the raw mel, with the stem mels under it when used.
+    :param pointers: ``(m,)`` int64 raw frame of each output frame, in ``[0, T)``.
+    :param ops: ``(m,)`` int8 :class:`~editor_env.ops.EditOp` per output frame, or None.
+    """
+
+    name: str
+    mel: np.ndarray
+    pointers: np.ndarray
+    ops: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.mel.ndim != 2 or self.mel.shape[1] < 1:
+            raise PointerError(f"sample {self.name}: mel must be (n_inputs, T), got {self.mel.shape}.")
+        if self.pointers.ndim != 1 or self.pointers.size == 0:
+            raise PointerError(f"sample {self.name}: the pointer sequence is empty or not 1-D.")
+        if self.pointers.min() < 0 or self.pointers.max() >= self.n_raw:
+            raise PointerError(
+                f"sample {self.name}: pointers span [{self.pointers.min()}, {self.pointers.max()}] but the raw mel "
+                f"has {self.n_raw} frames."
+            )
+        if self.ops is not None and self.ops.shape != self.pointers.shape:
+            raise PointerError(f"sample {self.name}: ops {self.ops.shape} and pointers {self.pointers.shape} differ.")
+
+    @property
+    def n_raw(self) -> int:
+        return int(self.mel.shape[1])
+
+
+def pointer_files(pointer_dir: str | os.PathLike, sample: str) -> tuple[Path, Path]:
+    """``({sample}_pointers.npy, {sample}_ops.npy)`` in ``pointer_dir``."""
+    pointer_dir = Path(pointer_dir)
+    return pointer_dir / f"{sample}_pointers.npy", pointer_dir / f"{sample}_ops.npy"
+
+
+def read_pointer_sequence(pointer_dir: str | os.PathLike, sample: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """The pointers (int64) and ops (int8 or None) of ``sample`` with NEW frames left out.
+
+    :raises PointerError: missing or unreadable file, or pointers and ops of different lengths.
+    """
+    pointer_file, ops_file = pointer_files(pointer_dir, sample)
+    try:
+        pointers = np.load(pointer_file, allow_pickle=False)
+    except FileNotFoundError as exc:
+        raise PointerError(
+            f"{pointer_file} is missing: run `python -m pointer_baseline.precache {sample}` (it aligns the pair)."
+        ) from exc
+    except (OSError, ValueError, EOFError) as exc:
+        raise PointerError(f"{pointer_file} is unreadable ({exc}): delete it and rerun the precache.") from exc
+    if pointers.ndim != 1 or not np.issubdtype(pointers.dtype, np.integer):
+        raise PointerError(f"{pointer_file} must hold a 1-D integer array, not {pointers.dtype} {pointers.shape}.")
+    pointers = pointers.astype(np.int64)
+    ops = None
+    if ops_file.is_file():
+        try:
+            ops = np.load(ops_file, allow_pickle=False).astype(np.int8)
+        except (OSError, ValueError, EOFError) as exc:
+            raise PointerError(f"{ops_file} is unreadable ({exc}): delete it and rerun the precache.") from exc
+        if ops.shape != pointers.shape:
+            raise PointerError(f"{ops_file} has {ops.shape} values but {pointer_file} {pointers.shape}: re-align.")
+    keep = pointers >= 0
+    if ops is not None:
+        keep &= ops != EditOp.NEW
+    return pointers[keep], (None if ops is None else ops[keep])
+
+
+def load_mel(
+    cache_dir: str | os.PathLike, sample: str, *, use_stems: bool = False, params: AudioParams = DEFAULT_PARAMS
+) -> np.ndarray:
+    """The cached raw mel ``(n_mels, T)`` (with the four stem mels stacked under it when ``use_stems``)."""
+    from editor_env.cache import load_analysis
+
+    mel = load_analysis(cache_dir, sample, params).mel.astype(np.float32, copy=False)
+    if use_stems:
+        from editor_env.stems import load_stem_mels
+
+        stems = load_stem_mels(cache_dir, sample)  # (4, n_mels, T')
+        mel = np.concatenate([mel, fit_frames(stems.reshape(-1, stems.shape[-1]), mel.shape[1])], axis=0)
+    return mel
+
+
+def fit_frames(x: np.ndarray, n_frames: int) -> np.ndarray:
+    """``x`` ``(rows, T')`` trimmed or edge-padded to ``n_frames`` columns (stems vs the mix may differ by a frame)."""
+    if x.shape[1] >= n_frames:
+        return x[:, :n_frames]
+    return np.pad(x, ((0, 0), (0, n_frames - x.shape[1])), mode="edge")
+
+
+def load_sample(
+    cache_dir: str | os.PathLike,
+    pointer_dir: str | os.PathLike,
+    sample: str,
+    *,
+    use_stems: bool = False,
+    params: AudioParams = DEFAULT_PARAMS,
+) -> PointerSample:
+    """One training recording from the cache and the pointer folder (errors name the file)."""
+    mel = load_mel(cache_dir, sample, use_stems=use_stems, params=params)
+    pointers, ops = read_pointer_sequence(pointer_dir, sample)
+    n_raw = mel.shape[1]
+    if pointers.size == 0:
+        raise PointerError(f"{pointer_files(pointer_dir, sample)[0]} holds no copied frames (all NEW or -1).")
+    if pointers.max() >= n_raw + POINTER_TOLERANCE_FRAMES:
+        raise PointerError(
+            f"{pointer_files(pointer_dir, sample)[0]} points at raw frame {pointers.max()} but the cached mel of "
+            f"{sample} has {n_raw} frames: the pointers were made for another recording or other analysis "
+            "parameters; re-align (python -m pointer_baseline.precache) or re-run `musicedit precache`."
+        )
+    return PointerSample(sample, mel, np.minimum(pointers, n_raw - 1), ops)
+
+
+def discover_samples(cache_dir: str | os.PathLike, pointer_dir: str | os.PathLike) -> list[str]:
+    """Samples with both a pointer file and a cached raw mel, sorted."""
+    from editor_env.cache import features_path
+
+    pointer_dir = Path(pointer_dir)
+    if not pointer_dir.is_dir():
+        raise PointerError(f"Pointer folder {pointer_dir} does not exist: run `python -m pointer_baseline.precache`.")
+    names = sorted(p.name[: -len("_pointers.npy")] for p in pointer_dir.glob("*_pointers.npy"))
+    return [n for n in names if features_path(cache_dir, n, "raw").is_file()]
+
+
+def split_samples(names: list[str], val_fraction: float, seed: int) -> tuple[list[str], list[str]]:
+    """Training and validation samples, split by recording with a seeded shuffle (at least one
+    validation sample when there are two or more and ``val_fraction > 0``)."""
+    order = np.random.default_rng(seed).permutation(len(names))
+    n_val = int(round(val_fraction * len(names)))
+    if val_fraction > 0 and len(names) >= 2:
+        n_val = min(max(n_val, 1), len(names) - 1)
+    val = sorted(names[i] for i in order[:n_val])
+    train = sorted(names[i] for i in order[n_val:])
+    return train, val
+
+
+@dataclasses.dataclass
+class StepTargets:
+    """Decoder inputs and targets of all ``m + 1`` steps of one sample (numpy arrays of length ``m + 1``).
+
+    ``delta_class`` is ``max_delta + delta`` on delta steps and -1 elsewhere; ``chunk`` and
+    ``landing`` (index into the window around the bucket's centre) are set on jump steps and -1
+    elsewhere; ``op`` is -1 where unknown and at the stop step.
+    """
+
+    expected: np.ndarray
+    run: np.ndarray
+    seams: np.ndarray
+    pointer: np.ndarray
+    """True pointer of each step (-1 at the stop step)."""
+    use_jump: np.ndarray
+    delta_class: np.ndarray
+    chunk: np.ndarray
+    landing: np.ndarray
+    stop: np.ndarray
+    op: np.ndarray
+
+    @property
+    def n_steps(self) -> int:
+        return int(self.expected.size)
+
+    @property
+    def events(self) -> np.ndarray:
+        """Steps that are not a plain continuation: seams (delta != 0 or jump) and the stop step."""
+        return np.flatnonzero((self.pointer != self.expected) | (self.stop == 1))
+
+
+def step_targets(
+    pointers: np.ndarray, n_raw: int, *, max_delta: int, jump_chunk: int, ops: np.ndarray | None = None
+) -> StepTargets:
+    """Decoder inputs and targets of a pointer sequence ``pointers`` ``(m,)`` over ``n_raw`` raw frames."""
+    p = np.asarray(pointers, dtype=np.int64)
+    m = p.size
+    expected = np.concatenate([[0], p + 1]).astype(np.int64)  # m + 1 steps
+    pointer = np.concatenate([p, [-1]])
+    seam = np.zeros(m + 1, dtype=bool)
+    seam[:m] = p != expected[:m]
+    steps = np.arange(m + 1)
+    last_seam = np.maximum.accumulate(np.where(seam, steps, -1))  # last seam at or before each step
+    prev_seam = np.concatenate([[-1], last_seam[:-1]])  # ... strictly before
+    run = steps - (prev_seam + 1)
+    seams = np.concatenate([[0], np.cumsum(seam)[:-1]])
+    delta = pointer - expected
+    use_jump = np.zeros(m + 1, dtype=np.int64)
+    use_jump[:m] = np.abs(delta[:m]) > max_delta
+    delta_class = np.where((use_jump == 0) & (steps < m), delta + max_delta, -1)
+    chunk = np.where(use_jump == 1, pointer // jump_chunk, -1)
+    n_chunks = -(-n_raw // jump_chunk)
+    last_count = n_raw - (n_chunks - 1) * jump_chunk
+    counts = np.where(chunk == n_chunks - 1, last_count, jump_chunk)
+    centre = np.minimum(chunk * jump_chunk + counts // 2, n_raw - 1)
+    landing = np.where(use_jump == 1, pointer - centre + max_delta, -1)
+    stop = np.zeros(m + 1, dtype=np.int64)
+    stop[m] = 1
+    op = np.full(m + 1, -1, dtype=np.int64)
+    if ops is not None:
+        op[:m] = ops
+    return StepTargets(expected, run, seams, pointer, use_jump, delta_class, chunk, landing, stop, op)

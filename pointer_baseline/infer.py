@@ -1,0 +1,221 @@
+"""Edit a recording with a trained pointer network: pointers -> EDL -> audio copied from the raw.
+
+    python -m pointer_baseline.infer INPUT --checkpoint models/pointer/best.pt -o OUT.wav [--device auto]
+
+The network predicts a raw frame for every output frame until it stops
+(:meth:`pointer_baseline.model.PointerNetwork.decode`, linear time). The pointers become an
+:class:`~editor_env.edl.EditList` (:meth:`EditList.from_pointers`: runs of consecutive frames are
+segments) and the audio is rendered from the raw recording's own samples, at its own rate and
+channel count, with equal-power crossfades at every seam (:func:`editor_env.render.render`):
+nothing is vocoded or generated. The EDL JSON is written beside the audio
+(``{out_stem}.edl.json``, :func:`editor_env.edit.edl_path_for`); the input is never overwritten.
+
+Python: :func:`pointer_edit_list` (an audio path or a precomputed analysis in, an EDL out) is what
+``musicedit edit --policy pointer`` and the benchmark call; :func:`predict_pointers` works on a mel.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from editor_env.edl import EditList
+from editor_env.errors import MusicEditError
+from editor_env.params import DEFAULT_PARAMS, AudioParams
+from pointer_baseline.errors import PointerError
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_model(checkpoint: str, device: str, mtime_ns: int):
+    from pointer_baseline.checkpoint import load_model
+
+    return load_model(checkpoint, device=device)[0]
+
+
+def load_pointer_model(checkpoint: str | os.PathLike, device: str = "auto"):
+    """The trained network at ``checkpoint`` (cached per file version), in eval mode."""
+    from pointer_baseline.trainers.pointer_trainer import resolve_device
+
+    path = Path(checkpoint)
+    if not path.is_file():
+        raise PointerError(
+            f"Checkpoint {path} does not exist: train one with `python -m pointer_baseline.trainers.pointer_trainer`."
+        )
+    return _cached_model(str(path), resolve_device(device), path.stat().st_mtime_ns)
+
+
+def predict_pointers(model, mel: np.ndarray, **decode_kwargs: Any) -> tuple[np.ndarray, dict[str, Any]]:
+    """Pointers ``(T_out,)`` int64 for a mel ``(n_inputs, T)`` and decoding info (see ``PointerNetwork.decode``)."""
+    mel = np.asarray(mel, dtype=np.float32)
+    if mel.ndim != 2 or mel.shape[0] != model.config.n_inputs:
+        raise PointerError(
+            f"The checkpoint's model expects a mel of {model.config.n_inputs} rows (n_mels={model.config.n_mels}, "
+            f"use_stems={model.config.use_stems}); got shape {mel.shape}."
+        )
+    return model.decode(mel, **decode_kwargs)
+
+
+def _stem_rows(audio, n_frames: int, params: AudioParams) -> np.ndarray:
+    """The four stem mels of ``audio`` ``(4 * n_mels, n_frames)`` (Demucs when configured, else the fallback)."""
+    from editor_env.audio import mel_spectrogram, resample
+    from editor_env.stems import separate
+    from pointer_baseline.data import fit_frames
+
+    stems = separate(audio)
+    mono = stems.waveforms.mean(axis=1)
+    rows = [mel_spectrogram(resample(mono[i], stems.sample_rate, params.sample_rate), params) for i in range(4)]
+    return fit_frames(np.concatenate(rows, axis=0), n_frames)
+
+
+def pointer_edit_list(
+    source,
+    checkpoint: str | os.PathLike,
+    *,
+    sample_rate: int | None = None,
+    raw_length: int | None = None,
+    device: str = "auto",
+    params: AudioParams = DEFAULT_PARAMS,
+    stem_mels: np.ndarray | None = None,
+    crossfade_s: float | None = None,
+) -> EditList:
+    """The pointer network's edit of one recording.
+
+    :param source: the raw recording: an audio path, an :class:`editor_env.audio.Audio`, or its
+        :class:`editor_env.features.Analysis` (then ``sample_rate`` and ``raw_length``, the raw's
+        own rate and length in samples, are required).
+    :param checkpoint: ``best.pt`` / ``latest.pt`` from the trainer.
+    :param stem_mels: ``(4, n_mels, T)`` stem mels for a model trained with stems (computed from
+        the audio when ``source`` is audio and this is None).
+    :param crossfade_s: seam crossfade (default: the EDL default).
+    :returns: the edit at the raw's own sample rate; ``meta`` holds the paradigm, checkpoint,
+        output frames and how decoding ended.
+    """
+    from editor_env.audio import Audio, analysis_signal, load_audio, mel_spectrogram
+
+    model = load_pointer_model(checkpoint, device)
+    audio = None
+    if isinstance(source, (str, os.PathLike)):
+        audio = load_audio(source)
+    elif isinstance(source, Audio):
+        audio = source
+    if audio is not None:
+        mel = mel_spectrogram(analysis_signal(audio, params), params)
+        sample_rate, raw_length = audio.sample_rate, audio.n_samples
+    else:
+        mel = getattr(source, "mel", None)
+        if mel is None:
+            raise PointerError(
+                f"pointer_edit_list: source must be an audio path, Audio or Analysis, not {type(source).__name__}."
+            )
+        if sample_rate is None or raw_length is None:
+            raise PointerError(
+                "pointer_edit_list: with an Analysis, give the raw's sample_rate and raw_length (samples)."
+            )
+    rows = [np.asarray(mel, dtype=np.float32)]
+    if model.config.use_stems:
+        if stem_mels is not None:
+            from pointer_baseline.data import fit_frames
+
+            rows.append(fit_frames(np.asarray(stem_mels, np.float32).reshape(-1, stem_mels.shape[-1]), mel.shape[1]))
+        elif audio is not None:
+            rows.append(_stem_rows(audio, mel.shape[1], params))
+        else:
+            raise PointerError(f"{checkpoint} was trained with stems: pass stem_mels (4, n_mels, T) or the audio.")
+    start = time.perf_counter()
+    pointers, info = predict_pointers(model, np.concatenate(rows, axis=0))
+    if pointers.size == 0:
+        raise PointerError(
+            f"The pointer network ({checkpoint}) stopped before its first frame: it is untrained or was trained "
+            "on very different material."
+        )
+    edl = EditList.from_pointers(pointers, sample_rate=int(sample_rate), raw_length=int(raw_length), params=params)
+    if crossfade_s is not None:
+        edl.crossfade_s = float(crossfade_s)
+    edl.meta.update(
+        paradigm="pointer",
+        checkpoint=str(checkpoint),
+        output_frames=int(pointers.size),
+        stopped_by=info["stopped_by"],
+        decode_seconds=round(time.perf_counter() - start, 3),
+    )
+    return edl
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def edit_with_pointer_network(
+    raw_path: str | os.PathLike,
+    out_path: str | os.PathLike,
+    checkpoint: str | os.PathLike,
+    *,
+    device: str = "auto",
+    params: AudioParams = DEFAULT_PARAMS,
+) -> tuple[Path, Path, EditList]:
+    """Edit ``raw_path`` into ``out_path`` (audio) and ``{out_stem}.edl.json``; returns both paths and the EDL.
+
+    :raises MusicEditError: an output path that is the input, an unsupported suffix, bad audio or checkpoint.
+    """
+    from editor_env.audio import load_audio, write_audio
+    from editor_env.edit import AUDIO_SUFFIXES, edl_path_for
+    from editor_env.render import render
+
+    raw_path, out_path = Path(raw_path), Path(out_path)
+    if out_path.suffix.lower() not in AUDIO_SUFFIXES:
+        raise MusicEditError(
+            f"Output {out_path} has suffix {out_path.suffix!r}; write one of {', '.join(AUDIO_SUFFIXES)}."
+        )
+    edl_path = edl_path_for(out_path)
+    for written in (out_path, edl_path):
+        if _same_file(written, raw_path):
+            raise MusicEditError(
+                f"Refusing to overwrite the input {raw_path} with {written}: choose another output path."
+            )
+    raw = load_audio(raw_path)
+    edl = pointer_edit_list(raw, checkpoint, device=device, params=params)
+    edl.meta["source"] = raw_path.name
+    audio = render(edl, raw)
+    write_audio(out_path, audio, raw.sample_rate)
+    edl.save(edl_path)
+    return out_path, edl_path, edl
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m pointer_baseline.infer",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("input", type=Path, help="the raw recording (WAV, FLAC or OGG)")
+    parser.add_argument("--checkpoint", required=True, help="best.pt / latest.pt from the pointer trainer")
+    parser.add_argument("-o", "--output", type=Path, required=True, help="edited audio (.wav, .flac or .ogg)")
+    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    args = parser.parse_args(argv)
+    try:
+        out, edl_path, edl = edit_with_pointer_network(args.input, args.output, args.checkpoint, device=args.device)
+    except MusicEditError as exc:
+        print(f"pointer_baseline.infer: error: {exc}", file=sys.stderr)
+        return 2
+    sr = edl.sample_rate
+    print(
+        f"{edl.raw_length / sr:.1f} s -> {edl.output_length() / sr:.1f} s, {len(edl.segments)} segment(s) "
+        f"({edl.meta['stopped_by']}); wrote {out} and {edl_path}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,522 @@
+"""Train the pointer network on cached mels and pointer sequences (teacher forcing).
+
+    python -m pointer_baseline.trainers.pointer_trainer --config configs/pointer_full.json
+    python -m pointer_baseline.trainers.pointer_trainer --cache-dir cache \\
+        --pointer-dir training_data/pointer_sequences --save-dir models/pointer --epochs 100
+    python -m pointer_baseline.trainers.pointer_trainer --config configs/pointer_full.json \\
+        --resume models/pointer/latest.pt
+
+Read top to bottom: settings (one dataclass, JSON config, flags override), data (samples split by
+recording into training and validation), the model, the losses, the loop, the checkpoints.
+
+Each optimizer step sees ``batch_size`` recordings. A recording is encoded whole (the encoder is
+linear in its length); its decoder steps are independent under teacher forcing, so only a sample of
+them is scored: every *event* (a seam or the stop step) with ``event_context`` steps on each side —
+where the network must decide exactly when to leave — plus ``random_steps`` other steps.
+TensorBoard (``{save_dir}/tb``): ``train/delta_loss``, ``train/jump_loss`` (bucket + landing),
+``train/use_jump_loss``, ``train/stop_loss``, ``train/op_loss``, ``train/loss``,
+``train/grad_norm`` (before clipping), ``val/loss``, ``val/delta_accuracy`` (the share of output
+frames whose next pointer the model gets exactly right from the true history: the use_jump
+decision plus the delta, or the jump bucket and landing frame), ``val/use_jump_accuracy``,
+``val/stop_accuracy``. ``latest.pt`` is written after every epoch, ``best.pt`` when the validation
+loss improves, both atomically; ``--resume latest.pt`` continues with the same epoch and step
+counters and random states.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from editor_env.errors import MusicEditError
+from pointer_baseline.errors import PointerError
+from pointer_baseline.model import PointerModelConfig
+
+
+@dataclasses.dataclass
+class PointerTrainConfig:
+    """Settings of one training run; ``configs/pointer_full.json`` holds the full recipe."""
+
+    model: PointerModelConfig = dataclasses.field(default_factory=PointerModelConfig)
+    """The network's shape (a checkpoint refuses to load into another)."""
+    cache_dir: str = "cache"
+    """Feature cache with ``features/{sample}_raw.npz`` (``python -m pointer_baseline.precache``)."""
+    pointer_dir: str = "training_data/pointer_sequences"
+    """Folder of ``{sample}_pointers.npy`` / ``_ops.npy``."""
+    save_dir: str = "models/pointer"
+    """Where latest.pt, best.pt, config.json and TensorBoard logs (tb/) go."""
+    samples: list[str] | None = None
+    """Train on these samples only (default: every sample with pointers and a cached mel)."""
+    epochs: int = 100
+    """Epochs in all (a resumed run counts its earlier epochs)."""
+    batch_size: int = 4
+    """Recordings per optimizer step."""
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.01
+    warmup_steps: int = 50
+    """Linear learning-rate warm-up (optimizer steps); cosine decay to 10 % over ``epochs`` afterwards."""
+    grad_clip: float = 1.0
+    """Gradient norm clip."""
+    val_fraction: float = 0.2
+    """Share of recordings held out for validation (split by recording)."""
+    seed: int = 0
+    device: str = "auto"
+    """"auto" (CUDA when present), "cpu" or "cuda"."""
+    num_threads: int | None = None
+    """torch CPU threads (None: torch's default)."""
+    event_context: int = 8
+    """Steps scored on each side of every seam and of the stop step."""
+    random_steps: int = 256
+    """Other (continuation) steps scored per recording."""
+    gain_augment_db: float = 6.0
+    """Random gain of the mel, +- dB (0 disables)."""
+    delta_weight: float = 1.0
+    jump_weight: float = 1.0
+    use_jump_weight: float = 1.0
+    stop_weight: float = 1.0
+    op_weight: float = 0.1
+    max_minutes: float | None = None
+    """Stop after the epoch that passes this wall-clock budget (checkpoints written as usual)."""
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if isinstance(self.model, dict):
+            self.model = PointerModelConfig.from_dict(self.model)
+
+    def to_dict(self) -> dict[str, Any]:
+        values = dataclasses.asdict(self)
+        values["model"] = self.model.to_dict()
+        return values
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], *, source: str = "training config") -> PointerTrainConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise PointerError(f"{source}: unknown field(s) {unknown}; known fields: {sorted(known)}.")
+        values = dict(values)
+        values["model"] = PointerModelConfig.from_dict(values.get("model", {}), source=source)
+        return cls(**values)
+
+    @classmethod
+    def from_json(cls, path: str | Path) -> PointerTrainConfig:
+        from editor_env.io import read_json
+
+        values = read_json(path, "pointer training config")
+        if not isinstance(values, dict):
+            raise PointerError(f"{path}: a training config is a JSON object.")
+        return cls.from_dict(values, source=str(path))
+
+    def check(self) -> None:
+        """Fail fast, naming the field, on settings that make no sense."""
+        problems = []
+        if self.epochs < 1:
+            problems.append("epochs must be >= 1")
+        if self.batch_size < 1:
+            problems.append("batch_size must be >= 1")
+        if not self.learning_rate > 0:
+            problems.append("learning_rate must be > 0")
+        if not self.grad_clip > 0:
+            problems.append("grad_clip must be > 0")
+        if not 0 <= self.val_fraction < 1:
+            problems.append("val_fraction must lie in [0, 1)")
+        if self.event_context < 0 or self.random_steps < 0:
+            problems.append("event_context and random_steps must be >= 0")
+        if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
+            problems.append(f"device {self.device!r} must be auto, cpu or cuda")
+        if problems:
+            raise PointerError("Pointer training config: " + "; ".join(problems) + ".")
+
+
+def resolve_device(device: str) -> str:
+    import torch as th
+
+    if device == "auto":
+        return "cuda" if th.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not th.cuda.is_available():
+        raise PointerError(f"--device {device}: CUDA is not available here; use --device cpu or auto.")
+    return device
+
+
+# ---------------------------------------------------------------------------------------------
+# Losses
+# ---------------------------------------------------------------------------------------------
+def select_steps(targets, event_context: int, random_steps: int, rng: np.random.Generator) -> np.ndarray:
+    """Steps to score: every event with ``event_context`` neighbours, plus ``random_steps`` others."""
+    n = targets.n_steps
+    events = targets.events
+    near = (events[:, None] + np.arange(-event_context, event_context + 1)[None]).ravel()
+    near = np.unique(near[(near >= 0) & (near < n)])
+    rest = np.setdiff1d(np.arange(n), near, assume_unique=True)
+    if rest.size > random_steps:
+        rest = rng.choice(rest, size=random_steps, replace=False)
+    return np.sort(np.concatenate([near, rest]))
+
+
+def _bce(logits, target):
+    import torch.nn.functional as F
+
+    return F.binary_cross_entropy_with_logits(logits, target.float())
+
+
+def sample_losses(model, mel, targets, steps: np.ndarray, *, op_head: bool = True) -> dict[str, Any]:
+    """Teacher-forced losses of one recording over ``steps`` (all torch scalars, or None where no step applies)."""
+    import torch as th
+    import torch.nn.functional as F
+
+    from pointer_baseline.model import step_state_features
+
+    device = mel.device
+    mem = model.memory(mel)
+    t = lambda a: th.as_tensor(a[steps], device=device)  # noqa: E731
+    expected = t(targets.expected)
+    state = step_state_features(
+        steps,
+        targets.expected[steps],
+        targets.run[steps],
+        targets.seams[steps],
+        mem.n_raw,
+        model.config.compression_ratio,
+    )
+    out = model.steps(mem, expected, state)
+    losses: dict[str, Any] = {}
+    live = t(targets.stop) == 0
+    losses["stop_loss"] = _bce(out.stop_logit, t(targets.stop))
+    losses["use_jump_loss"] = _bce(out.use_jump_logit[live], t(targets.use_jump)[live]) if live.any() else None
+    delta_class = t(targets.delta_class)
+    has_delta = delta_class >= 0
+    losses["delta_loss"] = (
+        F.cross_entropy(out.delta_logits[has_delta], delta_class[has_delta]) if has_delta.any() else None
+    )
+    jump = t(targets.use_jump) == 1
+    if jump.any():
+        chunk = t(targets.chunk)[jump]
+        bucket = F.cross_entropy(model.jump_logits(mem, out.z[jump], expected[jump]), chunk)
+        landing = F.cross_entropy(model.landing_logits(mem, out.z[jump], chunk), t(targets.landing)[jump])
+        losses["jump_loss"] = bucket + landing
+    else:
+        losses["jump_loss"] = None
+    op = t(targets.op)
+    if op_head and out.op_logits is not None and (op >= 0).any():
+        losses["op_loss"] = F.cross_entropy(out.op_logits[op >= 0], op[op >= 0])
+    else:
+        losses["op_loss"] = None
+    return losses
+
+
+LOSS_NAMES = ("delta_loss", "jump_loss", "use_jump_loss", "stop_loss", "op_loss")
+
+
+def total_loss(losses: dict[str, Any], config: PointerTrainConfig):
+    weights = {
+        "delta_loss": config.delta_weight,
+        "jump_loss": config.jump_weight,
+        "use_jump_loss": config.use_jump_weight,
+        "stop_loss": config.stop_weight,
+        "op_loss": config.op_weight,
+    }
+    terms = [weights[k] * v for k, v in losses.items() if v is not None and weights[k] > 0]
+    return sum(terms)
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation
+# ---------------------------------------------------------------------------------------------
+def teacher_forced_predictions(model, mel, targets, *, chunk_steps: int = 4096) -> dict[str, np.ndarray]:
+    """The model's greedy choice at every step given the true history: ``pointer`` (next pointer
+    when it does not stop), ``use_jump`` and ``stop`` (bool), all ``(m + 1,)``."""
+    import torch as th
+
+    from pointer_baseline.model import step_state_features
+
+    model.eval()
+    with th.no_grad():
+        mem = model.memory(mel)
+        pointer, use_jump, stop = [], [], []
+        for a in range(0, targets.n_steps, chunk_steps):
+            steps = np.arange(a, min(a + chunk_steps, targets.n_steps))
+            expected = th.as_tensor(targets.expected[steps], device=mel.device)
+            state = step_state_features(
+                steps,
+                targets.expected[steps],
+                targets.run[steps],
+                targets.seams[steps],
+                mem.n_raw,
+                model.config.compression_ratio,
+            )
+            out = model.steps(mem, expected, state)
+            pointer.append(model.resolve(mem, out, expected).cpu().numpy())
+            use_jump.append((out.use_jump_logit > 0).cpu().numpy())
+            stop.append((out.stop_logit > 0).cpu().numpy())
+    return {"pointer": np.concatenate(pointer), "use_jump": np.concatenate(use_jump), "stop": np.concatenate(stop)}
+
+
+def evaluate(model, samples: list, config: PointerTrainConfig, device: str) -> dict[str, float]:
+    """Validation metrics over every step of ``samples`` (teacher forcing, no sampling of steps)."""
+    import torch as th
+
+    from pointer_baseline.data import step_targets
+
+    cfg = model.config
+    correct = frames = jump_ok = stop_ok = steps_all = 0
+    stop_pred = stop_true_pos = 0
+    loss_sum, loss_n = 0.0, 0
+    model.eval()
+    for sample in samples:
+        mel = th.as_tensor(sample.mel, device=device)
+        targets = step_targets(
+            sample.pointers, sample.n_raw, max_delta=cfg.max_delta, jump_chunk=cfg.jump_chunk, ops=sample.ops
+        )
+        pred = teacher_forced_predictions(model, mel, targets)
+        m = targets.n_steps - 1
+        correct += int((pred["pointer"][:m] == targets.pointer[:m]).sum())
+        frames += m
+        jump_ok += int((pred["use_jump"][:m] == (targets.use_jump[:m] == 1)).sum())
+        stop_ok += int((pred["stop"] == (targets.stop == 1)).sum())
+        steps_all += targets.n_steps
+        stop_pred += int(pred["stop"].sum())
+        stop_true_pos += int((pred["stop"] & (targets.stop == 1)).sum())
+        with th.no_grad():
+            rng = np.random.default_rng(0)
+            sel = select_steps(targets, config.event_context, config.random_steps, rng)
+            losses = sample_losses(model, mel, targets, sel, op_head=cfg.op_head)
+            loss_sum += float(total_loss(losses, config))
+            loss_n += 1
+    return {
+        "delta_accuracy": correct / max(frames, 1),
+        "use_jump_accuracy": jump_ok / max(frames, 1),
+        "stop_accuracy": stop_ok / max(steps_all, 1),
+        "stop_precision": stop_true_pos / stop_pred if stop_pred else float("nan"),
+        "loss": loss_sum / max(loss_n, 1),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# The loop
+# ---------------------------------------------------------------------------------------------
+@dataclasses.dataclass
+class TrainResult:
+    """What :func:`train` did."""
+
+    save_dir: Path
+    epoch: int
+    """Completed epochs (counting a resumed run's earlier ones)."""
+    step: int
+    """Optimizer steps in all."""
+    best_val_loss: float
+    metrics: dict[str, float]
+    """The last validation metrics."""
+    train_samples: list[str]
+    val_samples: list[str]
+    seconds: float
+
+
+def _lr_factor(step: int, config: PointerTrainConfig, steps_per_epoch: int) -> float:
+    if step < config.warmup_steps:
+        return (step + 1) / config.warmup_steps
+    total = max(config.epochs * steps_per_epoch - config.warmup_steps, 1)
+    progress = min((step - config.warmup_steps) / total, 1.0)
+    return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def train(config: PointerTrainConfig, *, resume: str | None = None) -> TrainResult:
+    """Run one training; returns its counters and last metrics. Writes ``{save_dir}/config.json``,
+    ``latest.pt`` (every epoch), ``best.pt`` (best validation loss) and ``tb/``."""
+    import torch as th
+    from torch.utils.tensorboard import SummaryWriter
+    from tqdm.auto import tqdm
+
+    from editor_env.io import atomic_write_text
+    from pointer_baseline.checkpoint import load_weights, read_checkpoint, save_checkpoint
+    from pointer_baseline.data import discover_samples, load_sample, split_samples, step_targets
+    from pointer_baseline.model import PointerNetwork
+
+    config.check()
+    start_time = time.perf_counter()
+    if config.num_threads:
+        th.set_num_threads(int(config.num_threads))
+    device = resolve_device(config.device)
+    save_dir = Path(config.save_dir)
+    save_dir.mkdir(parents=True, exist_ok=True)
+
+    names = config.samples or discover_samples(config.cache_dir, config.pointer_dir)
+    if not names:
+        raise PointerError(
+            f"No sample has both a pointer file in {config.pointer_dir} and a cached mel in {config.cache_dir}: "
+            "run `python -m pointer_baseline.precache --data-dir DIR --cache-dir DIR` first."
+        )
+    train_names, val_names = split_samples(names, config.val_fraction, config.seed)
+    samples = {n: load_sample(config.cache_dir, config.pointer_dir, n, use_stems=config.model.use_stems) for n in names}
+    train_samples = [samples[n] for n in train_names]
+    val_samples = [samples[n] for n in val_names] or train_samples
+    cfg = config.model
+    targets = {
+        n: step_targets(s.pointers, s.n_raw, max_delta=cfg.max_delta, jump_chunk=cfg.jump_chunk, ops=s.ops)
+        for n, s in samples.items()
+    }
+
+    th.manual_seed(config.seed)
+    model = PointerNetwork(cfg).to(device)
+    optimizer = th.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    rng = np.random.default_rng(config.seed)
+    epoch, step, best = 0, 0, float("inf")
+    metrics: dict[str, float] = {}
+    if resume:
+        payload = read_checkpoint(resume)
+        load_weights(model, payload, resume)
+        if "optimizer" not in payload:
+            raise PointerError(f"{resume} holds no optimizer state: resume from a latest.pt written by the trainer.")
+        optimizer.load_state_dict(payload["optimizer"])
+        epoch, step = int(payload["epoch"]), int(payload["step"])
+        best = float(payload.get("best_val_loss", float("inf")))
+        metrics = dict(payload.get("metrics", {}))
+        states = payload.get("rng", {})
+        if "numpy" in states:
+            rng.bit_generator.state = json.loads(states["numpy"])
+        if "torch" in states:
+            th.set_rng_state(states["torch"])
+        print(f"Resumed from {resume} after epoch {epoch} (step {step})")
+    atomic_write_text(save_dir / "config.json", json.dumps(config.to_dict(), indent=2) + "\n")
+    print(
+        f"{len(train_samples)} training and {len(val_names)} validation recording(s); "
+        f"{sum(p.numel() for p in model.parameters()):,} parameters on {device}"
+    )
+
+    writer = SummaryWriter(str(save_dir / "tb"))
+    steps_per_epoch = max(math.ceil(len(train_samples) / config.batch_size), 1)
+
+    def checkpoint(path: Path) -> None:
+        save_checkpoint(
+            path,
+            model,
+            train_config=config.to_dict(),
+            optimizer=optimizer.state_dict(),
+            epoch=epoch,
+            step=step,
+            best_val_loss=best,
+            metrics=metrics,
+            rng={"numpy": json.dumps(rng.bit_generator.state), "torch": th.get_rng_state()},
+            train_samples=train_names,
+            val_samples=val_names,
+        )
+
+    try:
+        while epoch < config.epochs:
+            model.train()
+            order = rng.permutation(len(train_samples))
+            batches = [order[a : a + config.batch_size] for a in range(0, len(order), config.batch_size)]
+            bar = tqdm(batches, desc=f"epoch {epoch + 1}/{config.epochs}", unit="step", disable=not config.progress)
+            for batch in bar:
+                for group in optimizer.param_groups:
+                    group["lr"] = config.learning_rate * _lr_factor(step, config, steps_per_epoch)
+                optimizer.zero_grad(set_to_none=True)
+                sums = dict.fromkeys(LOSS_NAMES, 0.0)
+                counts = dict.fromkeys(LOSS_NAMES, 0)
+                total_value = 0.0
+                for j in batch:
+                    sample = train_samples[j]
+                    mel = th.as_tensor(sample.mel, device=device)
+                    if config.gain_augment_db > 0:
+                        shift = float(rng.uniform(-config.gain_augment_db, config.gain_augment_db)) / 80.0
+                        mel = (mel + shift).clamp(0.0, 1.0)
+                    tg = targets[sample.name]
+                    sel = select_steps(tg, config.event_context, config.random_steps, rng)
+                    losses = sample_losses(model, mel, tg, sel, op_head=cfg.op_head)
+                    loss = total_loss(losses, config) / len(batch)
+                    loss.backward()
+                    total_value += float(loss.detach())
+                    for k, v in losses.items():
+                        if v is not None:
+                            sums[k] += float(v.detach())
+                            counts[k] += 1
+                grad_norm = float(th.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip))
+                optimizer.step()
+                step += 1
+                for k in LOSS_NAMES:
+                    if counts[k]:
+                        writer.add_scalar(f"train/{k}", sums[k] / counts[k], step)
+                writer.add_scalar("train/loss", total_value, step)
+                writer.add_scalar("train/grad_norm", grad_norm, step)
+                writer.add_scalar("train/learning_rate", optimizer.param_groups[0]["lr"], step)
+                bar.set_postfix(loss=f"{total_value:.3f}", gnorm=f"{grad_norm:.2f}")
+            bar.close()
+            epoch += 1
+            metrics = evaluate(model, val_samples, config, device)
+            for k, v in metrics.items():
+                if not math.isnan(v):
+                    writer.add_scalar(f"val/{k}", v, step)
+            writer.flush()
+            improved = metrics["loss"] < best
+            if improved:
+                best = metrics["loss"]
+            checkpoint(save_dir / "latest.pt")
+            if improved:
+                checkpoint(save_dir / "best.pt")
+            if config.progress:
+                print(
+                    f"epoch {epoch}: val loss {metrics['loss']:.4f}, delta accuracy {metrics['delta_accuracy']:.4f}"
+                    f"{' (best)' if improved else ''}"
+                )
+            if config.max_minutes is not None and time.perf_counter() - start_time > 60 * config.max_minutes:
+                print(f"Stopping after epoch {epoch}: the {config.max_minutes} min budget is spent.")
+                break
+    finally:
+        writer.close()
+    return TrainResult(save_dir, epoch, step, best, metrics, train_names, val_names, time.perf_counter() - start_time)
+
+
+def parse_args(argv: list[str] | None = None) -> tuple[PointerTrainConfig, str | None]:
+    parser = argparse.ArgumentParser(
+        prog="python -m pointer_baseline.trainers.pointer_trainer",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--config", help="JSON config (configs/pointer_full.json); flags override it")
+    parser.add_argument("--cache-dir", help="feature cache (default cache)")
+    parser.add_argument("--pointer-dir", help="pointer sequences (default training_data/pointer_sequences)")
+    parser.add_argument("--save-dir", help="where checkpoints and tb/ go (default models/pointer)")
+    parser.add_argument("--epochs", type=int, help="epochs in all")
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--learning-rate", type=float)
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--device", help="auto (CUDA when present), cpu or cuda")
+    parser.add_argument("--num-threads", type=int, help="torch CPU threads")
+    parser.add_argument("--max-minutes", type=float, help="stop after the epoch that passes this budget")
+    parser.add_argument("--samples", nargs="+", help="train on these samples only")
+    parser.add_argument("--resume", help="continue from this latest.pt")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    config = PointerTrainConfig.from_json(args.config) if args.config else PointerTrainConfig()
+    for field in dataclasses.fields(PointerTrainConfig):
+        value = getattr(args, field.name, None)
+        if value is not None:
+            setattr(config, field.name, value)
+    if args.no_progress:
+        config.progress = False
+    return config, args.resume
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        config, resume = parse_args(argv)
+        result = train(config, resume=resume)
+    except MusicEditError as exc:
+        print(f"pointer_trainer: error: {exc}", file=sys.stderr)
+        return 2
+    print(
+        f"Done: {result.epoch} epoch(s), {result.step} step(s) in {result.seconds:.0f} s; best val loss "
+        f"{result.best_val_loss:.4f}; checkpoints in {result.save_dir}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,342 @@
+"""The pointer network: linear attention, targets, decoding, checkpoints, precache, training and inference."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+th = pytest.importorskip("torch")
+
+from pointer_baseline.errors import PointerError  # noqa: E402
+from pointer_baseline.model import (  # noqa: E402
+    NEG,
+    PointerModelConfig,
+    PointerNetwork,
+    linear_attention,
+    naive_linear_attention,
+    step_state_features,
+)
+
+TINY = PointerModelConfig(
+    d_model=16, n_heads=2, n_layers=1, ffn_mult=2, conv_kernel=5, n_summary=4, max_delta=8, jump_chunk=8, key_dim=8
+)
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    old = th.get_num_threads()
+    th.set_num_threads(1)
+    yield
+    th.set_num_threads(old)
+
+
+def test_import_is_lazy():
+    code = "import sys, pointer_baseline; pointer_baseline.PointerError; assert 'torch' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# -- linear attention -------------------------------------------------------------------------
+@pytest.mark.parametrize("t", [1, 7, 50])
+def test_linear_attention_equals_naive(t):
+    g = th.Generator().manual_seed(t)
+    q, k = th.randn(2, 3, t, 5, generator=g), th.randn(2, 3, t, 5, generator=g)
+    v = th.randn(2, 3, t, 4, generator=g)
+    th.testing.assert_close(linear_attention(q, k, v), naive_linear_attention(q, k, v), rtol=1e-5, atol=1e-5)
+
+
+def test_linear_attention_mask_ignores_padding():
+    g = th.Generator().manual_seed(0)
+    q, k, v = (th.randn(1, 2, 12, 4, generator=g) for _ in range(3))
+    mask = th.zeros(1, 12, dtype=th.bool)
+    mask[:, :9] = True
+    padded = linear_attention(q, k, v, mask)[:, :, :9]
+    th.testing.assert_close(padded, naive_linear_attention(q[:, :, :9], k[:, :, :9], v[:, :, :9]), rtol=1e-5, atol=1e-5)
+
+
+def test_linear_attention_does_not_form_t_by_t():
+    # 200k frames with a naive T x T matrix would need 160 GB; the linear form runs in a blink
+    q = k = th.randn(1, 1, 200_000, 4)
+    assert linear_attention(q, k, k).shape == (1, 1, 200_000, 4)
+
+
+# -- targets ----------------------------------------------------------------------------------
+def _pointers() -> np.ndarray:
+    # skip a count-in, copy, small skip, long jump forward, loop back, copy to the end
+    return np.concatenate([np.arange(20, 60), np.arange(63, 90), np.arange(150, 170), np.arange(100, 130)])
+
+
+def test_step_targets_reconstruct_the_pointers():
+    from pointer_baseline.data import step_targets
+
+    p, n_raw, d, c = _pointers(), 200, TINY.max_delta, TINY.jump_chunk
+    tg = step_targets(p, n_raw, max_delta=d, jump_chunk=c)
+    m = p.size
+    assert tg.n_steps == m + 1 and tg.stop[-1] == 1 and tg.stop[:-1].sum() == 0
+    assert tg.expected[0] == 0 and (tg.expected[1:] == p + 1).all()
+    rebuilt = np.empty(m, dtype=np.int64)
+    for i in range(m):
+        if tg.use_jump[i]:
+            centre = min(tg.chunk[i] * c + c // 2, n_raw - 1)
+            rebuilt[i] = centre + tg.landing[i] - d
+            assert 0 <= tg.landing[i] < 2 * d + 1
+        else:
+            rebuilt[i] = tg.expected[i] + tg.delta_class[i] - d
+    assert (rebuilt == p).all()
+    assert tg.use_jump.sum() == 3  # 0 -> 20 (count-in), 89 -> 150, 169 -> 100; 59 -> 63 is a delta
+    assert tg.delta_class[40] == d + 3
+    # run / seams follow the decoder's update rule
+    run = seams = 0
+    for i in range(m + 1):
+        assert (tg.run[i], tg.seams[i]) == (run, seams)
+        if i < m:
+            if p[i] != tg.expected[i]:
+                run, seams = 0, seams + 1
+            else:
+                run += 1
+    assert set(tg.events) == {0, 40, 67, 87, m}
+
+
+# -- the network ------------------------------------------------------------------------------
+def test_shapes_and_window_masking():
+    model = PointerNetwork(TINY).eval()
+    n_raw = 50
+    mel = th.rand(128, n_raw)
+    mem = model.memory(mel)
+    assert mem.enc.shape == (n_raw, 16) and mem.ptr_k.shape == (n_raw + 2 * 8 + 1, 8)
+    assert mem.chunk_k.shape == (7, 8) and int(mem.chunk_centre[-1]) == 49  # last bucket holds frames 48-49
+    expected = th.tensor([0, 3, 25, 49, 50])
+    state = step_state_features(np.arange(5), expected.numpy(), np.zeros(5), np.zeros(5), n_raw, 0.67)
+    out = model.steps(mem, expected, state)
+    assert out.delta_logits.shape == (5, 17) and out.stop_logit.shape == (5,) and out.op_logits.shape == (5, 6)
+    frames = expected[:, None] + th.arange(-8, 9)[None]
+    outside = (frames < 0) | (frames >= n_raw)
+    assert (out.delta_logits[outside] == NEG).all() and (out.delta_logits[~outside] > NEG / 2).all()
+    assert model.jump_logits(mem, out.z, expected).shape == (5, 7)
+    land = model.landing_logits(mem, out.z, th.tensor([0, 1, 2, 3, 6]))
+    assert land.shape == (5, 17) and (land[4, 8 + 1 :] == NEG).all()  # around frame 49: nothing after it
+
+
+def test_mel_of_the_wrong_shape_is_a_clear_error():
+    with pytest.raises(PointerError, match="128 rows"):
+        PointerNetwork(TINY).memory(th.rand(64, 30))
+
+
+def test_block_decoding_equals_step_by_step():
+    th.manual_seed(3)
+    model = PointerNetwork(TINY).eval()
+    with th.no_grad():  # make it continue, jump and delta now and then, and never stop early
+        model.stop.bias.fill_(-30.0)
+        model.use_jump.weight.mul_(20.0)
+        model.delta_bias[TINY.max_delta] += 1.0
+    mel = th.rand(128, 300)
+    blocked, info = model.decode(mel, block=64)
+    single, _ = model.decode(mel, block=1)
+    assert info["seams"] > 0 and blocked.size > 0
+    np.testing.assert_array_equal(blocked, single)
+    assert blocked.min() >= 0 and blocked.max() < 300
+    fixed, info = model.decode(mel, n_steps=37)
+    assert fixed.size == 37 or info["stopped_by"] == "end_of_raw"
+
+
+def test_decode_stops_at_end_of_raw_and_at_max_length():
+    model = PointerNetwork(TINY).eval()
+    with th.no_grad():
+        model.stop.bias.fill_(-30.0)
+        model.use_jump.bias.fill_(-30.0)
+        model.delta_bias[TINY.max_delta] += 100.0  # always continue
+    ptr, info = model.decode(th.rand(128, 40))
+    assert info["stopped_by"] == "end_of_raw" and (ptr == np.arange(40)).all()
+    with th.no_grad():
+        model.delta_bias[TINY.max_delta] -= 200.0
+        model.delta_bias[TINY.max_delta - 2] += 200.0  # always step back by one frame: a runaway loop
+    ptr, info = model.decode(th.rand(128, 40), max_output_ratio=1.5)
+    assert info["stopped_by"] == "max_length" and ptr.size == 60
+
+
+# -- checkpoints ------------------------------------------------------------------------------
+def test_checkpoint_round_trip_mismatch_and_truncation(tmp_path):
+    from pointer_baseline.checkpoint import load_model, save_checkpoint
+
+    model = PointerNetwork(TINY)
+    path = save_checkpoint(tmp_path / "model.pt", model, epoch=3, step=7)
+    loaded, payload = load_model(path, TINY)
+    assert payload["epoch"] == 3
+    for a, b in zip(model.state_dict().values(), loaded.state_dict().values()):
+        assert th.equal(a, b)
+    other = dataclasses.replace(TINY, d_model=32, n_layers=2)
+    with pytest.raises(PointerError, match=r"d_model: checkpoint 16 vs config 32.*n_layers: checkpoint 1 vs config 2"):
+        load_model(path, other)
+    data = path.read_bytes()
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(data[: len(data) // 2])
+    with pytest.raises(PointerError, match="truncated"):
+        load_model(truncated)
+    foreign = tmp_path / "foreign.pt"
+    th.save({"weights": th.zeros(2)}, foreign)
+    with pytest.raises(PointerError, match="not a pointer-network checkpoint"):
+        load_model(foreign)
+    with pytest.raises(PointerError, match="does not exist"):
+        load_model(tmp_path / "missing.pt")
+
+
+def test_checkpoint_of_another_model_version(tmp_path, monkeypatch):
+    from pointer_baseline import checkpoint
+
+    path = checkpoint.save_checkpoint(tmp_path / "m.pt", PointerNetwork(TINY))
+    monkeypatch.setattr(checkpoint, "MODEL_VERSION", 99)
+    with pytest.raises(PointerError, match="version 1, this code is version 99"):
+        checkpoint.load_model(path)
+
+
+def test_configs_load():
+    from pointer_baseline.trainers.pointer_trainer import PointerTrainConfig
+
+    full = PointerTrainConfig.from_json(CONFIGS / "pointer_full.json")
+    assert full.model.d_model == 64 and full.model.max_delta == 64 and full.model.n_summary == 64
+    tiny = PointerTrainConfig.from_json(CONFIGS / "pointer_tiny.json")
+    assert tiny.model.d_model < full.model.d_model
+    with pytest.raises(PointerError, match="unknown field"):
+        PointerTrainConfig.from_dict({"epochz": 3})
+    with pytest.raises(PointerError, match="jump_chunk"):
+        PointerModelConfig(max_delta=4, jump_chunk=16)
+
+
+# -- end to end on a tiny generated data set --------------------------------------------------
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    """Two short synthetic pairs, precached through the CLI: ``(data_dir, cache_dir, pointer_dir)``."""
+    from editor_env.synth import write_dataset
+    from pointer_baseline.precache import main
+
+    root = tmp_path_factory.mktemp("pointer")
+    data_dir, cache_dir = root / "training_data", root / "cache"
+    write_dataset(data_dir, 2, seed=5, duration_range_s=(12.0, 16.0), progress=False)
+    assert (
+        main([str(s) for s in []] + ["--data-dir", str(data_dir), "--cache-dir", str(cache_dir), "--no-progress"]) == 0
+    )
+    return data_dir, cache_dir, data_dir / "pointer_sequences"
+
+
+def test_precache_cli_caches_mels_and_keeps_ground_truth(tiny_data, capsys):
+    from pointer_baseline.data import load_sample
+    from pointer_baseline.precache import main, precache_pointer_data
+
+    data_dir, cache_dir, pointer_dir = tiny_data
+    assert (cache_dir / "features" / "synth_0000_raw.npz").is_file()
+    sample = load_sample(cache_dir, pointer_dir, "synth_0001")
+    assert sample.mel.shape[0] == 128 and sample.pointers.max() < sample.n_raw
+    again = precache_pointer_data(data_dir, cache_dir, progress=False)  # nothing left to do
+    assert sorted(again.ready) == ["synth_0000", "synth_0001"] and not again.mel_computed
+    assert main(["synth_0000", "--data-dir", str(data_dir), "--cache-dir", str(cache_dir), "--no-progress"]) == 0
+    assert "1 sample(s) ready" in capsys.readouterr().out
+
+
+def test_precache_aligns_a_pair_without_pointers(tiny_data, tmp_path):
+    from pointer_baseline.precache import precache_pointer_data
+
+    data_dir, cache_dir, _ = tiny_data
+    result = precache_pointer_data(
+        data_dir, cache_dir, samples=["synth_0000"], pointer_dir=tmp_path / "aligned", progress=False
+    )
+    assert result.aligned == ["synth_0000"] and result.ready == ["synth_0000"] and not result.failed
+    truth = np.load(data_dir / "pointer_sequences" / "synth_0000_pointers.npy")
+    aligned = np.load(tmp_path / "aligned" / "synth_0000_pointers.npy")
+    assert aligned.shape == truth.shape and np.mean(np.abs(aligned - truth) <= 1) > 0.95
+    failed = precache_pointer_data(
+        data_dir, cache_dir, samples=["synth_0001"], pointer_dir=tmp_path / "none", align=False, progress=False
+    )
+    assert "synth_0001" in failed.failed and "--no-align" in failed.failed["synth_0001"]
+
+
+def test_mismatched_pointer_file_is_a_clear_error(tiny_data, tmp_path):
+    from pointer_baseline.data import load_sample
+
+    _, cache_dir, _ = tiny_data
+    np.save(tmp_path / "synth_0000_pointers.npy", np.arange(100_000, 100_050))
+    with pytest.raises(PointerError, match="synth_0000_pointers.npy points at raw frame 100049"):
+        load_sample(cache_dir, tmp_path, "synth_0000")
+
+
+def _tiny_config(tiny_data, save_dir, **overrides):
+    from pointer_baseline.trainers.pointer_trainer import PointerTrainConfig
+
+    _, cache_dir, pointer_dir = tiny_data
+    config = PointerTrainConfig.from_json(CONFIGS / "pointer_tiny.json")
+    values = dict(
+        cache_dir=str(cache_dir), pointer_dir=str(pointer_dir), save_dir=str(save_dir), progress=False, device="cpu"
+    )
+    values.update(overrides)
+    return dataclasses.replace(config, **values)
+
+
+def test_tiny_model_trains_and_infers_on_cpu(tiny_data, tmp_path):
+    """Train a few steps, write checkpoints and TensorBoard scalars, edit a file end to end (< 60 s)."""
+    import time
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from pointer_baseline.infer import main as infer_main
+    from pointer_baseline.infer import pointer_edit_list
+    from pointer_baseline.trainers.pointer_trainer import main as train_main
+
+    start = time.perf_counter()
+    data_dir, cache_dir, pointer_dir = tiny_data
+    save = tmp_path / "run"
+    argv = ["--config", str(CONFIGS / "pointer_tiny.json"), "--cache-dir", str(cache_dir)]
+    argv += ["--pointer-dir", str(pointer_dir), "--save-dir", str(save), "--epochs", "2", "--device", "cpu"]
+    assert train_main([*argv, "--no-progress"]) == 0
+    assert {"best.pt", "latest.pt", "config.json"} <= {p.name for p in save.iterdir()}
+    assert json.loads((save / "config.json").read_text())["epochs"] == 2
+    events = EventAccumulator(str(save / "tb"))
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    for tag in ("train/delta_loss", "train/use_jump_loss", "train/stop_loss", "train/grad_norm", "val/delta_accuracy"):
+        assert tag in tags
+    # jump losses appear whenever a batch holds a jump (every synthetic edit skips its count-in)
+    assert "train/jump_loss" in tags
+
+    raw = data_dir / "input" / "synth_0000_raw.wav"
+    out = tmp_path / "edited.wav"
+    assert infer_main([str(raw), "--checkpoint", str(save / "best.pt"), "-o", str(out), "--device", "cpu"]) == 0
+    edl = json.loads((tmp_path / "edited.edl.json").read_text())
+    assert edl["format"] == "musicedit-edl" and edl["meta"]["paradigm"] == "pointer"
+    import soundfile as sf
+
+    info = sf.info(out)
+    assert info.samplerate == 22050 and abs(info.duration - edl["output_duration_s"]) < 1e-3
+    # refuses to overwrite its input
+    assert infer_main([str(raw), "--checkpoint", str(save / "best.pt"), "-o", str(raw)]) == 2
+    # the Python API on a cached analysis
+    from editor_env.cache import load_analysis
+
+    analysis = load_analysis(cache_dir, "synth_0000")
+    api = pointer_edit_list(analysis, save / "best.pt", sample_rate=22050, raw_length=sf.info(raw).frames, device="cpu")
+    assert api.meta["output_frames"] >= 1
+    assert time.perf_counter() - start < 60
+
+
+def test_resume_continues_the_same_counters_and_weights(tiny_data, tmp_path):
+    from pointer_baseline.checkpoint import read_checkpoint
+    from pointer_baseline.trainers.pointer_trainer import train
+
+    straight = train(_tiny_config(tiny_data, tmp_path / "straight", epochs=2))
+    cut = train(_tiny_config(tiny_data, tmp_path / "cut", epochs=2, max_minutes=0.0))  # stops after epoch 1
+    assert (cut.epoch, straight.epoch) == (1, 2)
+    resumed = train(_tiny_config(tiny_data, tmp_path / "cut", epochs=2), resume=str(tmp_path / "cut" / "latest.pt"))
+    assert (resumed.epoch, resumed.step) == (straight.epoch, straight.step)
+    a = read_checkpoint(tmp_path / "straight" / "latest.pt")
+    b = read_checkpoint(tmp_path / "cut" / "latest.pt")
+    assert (a["epoch"], a["step"]) == (b["epoch"], b["step"]) == (2, straight.step)
+    for name, tensor in a["state_dict"].items():
+        th.testing.assert_close(tensor, b["state_dict"][name], msg=name)
+    with pytest.raises(PointerError, match="another model config"):
+        other = _tiny_config(tiny_data, tmp_path / "other", epochs=3)
+        other.model = dataclasses.replace(other.model, d_model=32)
+        train(other, resume=str(tmp_path / "cut" / "latest.pt"))

@@ -79,6 +79,10 @@ RUN_SCALE = 1024.0
 """Frames since the last seam are clipped at this many for the state features."""
 SEAM_SCALE = 32.0
 """Seams so far are clipped at this many for the state features."""
+PRIOR_CONTINUE_LOGIT = 5.0
+"""Initial bias of delta 0 (continue) over the other deltas."""
+PRIOR_RARE_LOGIT = -5.0
+"""Initial bias of the use_jump and stop logits."""
 NEG = -1e9
 """Logit of an impossible choice (a window frame outside the recording)."""
 
@@ -389,6 +393,12 @@ class PointerNetwork(nn.Module):
         self.land_q = nn.Linear(d, kd)
         self.land_bias = nn.Parameter(th.zeros(w))
         self.register_buffer("offsets", th.arange(-config.max_delta, config.max_delta + 1), persistent=False)
+        # Priors (as in the seed's "learn WHEN to deviate"): about 99 % of steps continue (delta 0),
+        # seams and the stop are rare. Starting there saves the first epochs of learning the base rates.
+        with th.no_grad():
+            self.delta_bias[config.max_delta] = PRIOR_CONTINUE_LOGIT
+            self.use_jump.bias.fill_(PRIOR_RARE_LOGIT)
+            self.stop.bias.fill_(PRIOR_RARE_LOGIT)
 
     # -- per recording ----------------------------------------------------------------------
     def memory(self, mel: th.Tensor) -> Memory:

@@ -57,11 +57,11 @@ class PointerTrainConfig:
     """Train on these samples only (default: every sample with pointers and a cached mel)."""
     epochs: int = 100
     """Epochs in all (a resumed run counts its earlier epochs)."""
-    batch_size: int = 4
+    batch_size: int = 2
     """Recordings per optimizer step."""
     learning_rate: float = 1e-3
     weight_decay: float = 0.01
-    warmup_steps: int = 50
+    warmup_steps: int = 20
     """Linear learning-rate warm-up (optimizer steps); cosine decay to 10 % over ``epochs`` afterwards."""
     grad_clip: float = 1.0
     """Gradient norm clip."""
@@ -463,7 +463,8 @@ def train(config: PointerTrainConfig, *, resume: str | None = None) -> TrainResu
             if config.progress:
                 print(
                     f"epoch {epoch}: val loss {metrics['loss']:.4f}, delta accuracy {metrics['delta_accuracy']:.4f}"
-                    f"{' (best)' if improved else ''}"
+                    f"{' (best)' if improved else ''}",
+                    flush=True,
                 )
             if config.max_minutes is not None and time.perf_counter() - start_time > 60 * config.max_minutes:
                 print(f"Stopping after epoch {epoch}: the {config.max_minutes} min budget is spent.")

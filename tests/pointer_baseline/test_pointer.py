@@ -133,8 +133,10 @@ def test_block_decoding_equals_step_by_step():
     model = PointerNetwork(TINY).eval()
     with th.no_grad():  # make it continue, jump and delta now and then, and never stop early
         model.stop.bias.fill_(-30.0)
+        model.use_jump.bias.zero_()
         model.use_jump.weight.mul_(20.0)
-        model.delta_bias[TINY.max_delta] += 1.0
+        model.delta_bias.zero_()
+        model.delta_bias[TINY.max_delta] = 1.0
     mel = th.rand(128, 300)
     blocked, info = model.decode(mel, block=64)
     single, _ = model.decode(mel, block=1)

@@ -1,0 +1,224 @@
+"""Issue 6's checks of the pointer network on held-out synthetic pairs, within a stated CPU budget.
+
+    python scripts/eval_pointer.py [--work-dir pointer_eval] [--budget-minutes 25] [--threads 1]
+                                   [--config configs/pointer_full.json] [--checkpoint best.pt]
+
+1. Generates ``--n-train`` training pairs (seed ``--train-seed``) and ``--n-heldout`` held-out pairs
+   (seed ``--heldout-seed``) with ``editor_env.synth`` into ``--work-dir`` (skipped when present) and
+   precaches both (``pointer_baseline.precache``; separate caches, the names overlap).
+2. Trains the network on the training pairs (the trainer's own validation split is part of them)
+   for at most ``--budget-minutes`` of wall-clock time on CPU with ``--threads`` threads, or loads
+   ``--checkpoint``.
+3. On the held-out pairs, prints each figure with its target and PASS/FAIL:
+
+   - ``delta_accuracy``: share of output frames whose next pointer the network gets exactly right
+     from the true history (teacher forcing: the trainer's ``val/delta_accuracy``), >= 90 %;
+   - ``exact`` / ``within 5``: free-running greedy decoding until stop, frame ``i`` of the output
+     against frame ``i`` of the reference edit (frames past the shorter one count as wrong), >= 80 %
+     / >= 95 %;
+   - ``length error``: mean |output frames - reference frames|, < 50;
+   - ``stop precision``: teacher forcing, of the steps where the stop head fires, the share that are
+     the true end, > 90 % (and how many free-running decodes ended by the stop head);
+   - common reward (``editor_env.reward``, the reference edit as reference) of the pointer edit against
+     the retarget editor's, must be higher.
+
+Timings on the shared 2-core development machine vary with the other jobs on it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def prepare(work: Path, args) -> dict[str, Path]:
+    from editor_env.synth import write_dataset
+    from pointer_baseline.precache import precache_pointer_data
+
+    dirs = {}
+    for split, n, seed in (("train", args.n_train, args.train_seed), ("heldout", args.n_heldout, args.heldout_seed)):
+        data_dir, cache_dir = work / f"{split}_data", work / f"cache_{split}"
+        write_dataset(data_dir, n, seed=seed, progress=False)
+        result = precache_pointer_data(data_dir, cache_dir, progress=False)
+        if result.failed:
+            raise SystemExit(f"precache failed: {result.failed}")
+        dirs[f"{split}_data"], dirs[f"{split}_cache"] = data_dir, cache_dir
+    return dirs
+
+
+def evaluate(model, dirs: dict[str, Path], threads: int) -> dict[str, float]:
+    import soundfile as sf
+    import torch as th
+
+    from editor_env.edl import EditList
+    from editor_env.retarget import retarget
+    from editor_env.reward import Scorer
+    from editor_env.tasks import load_tasks
+    from pointer_baseline.data import discover_samples, load_sample, step_targets
+    from pointer_baseline.trainers.pointer_trainer import teacher_forced_predictions
+
+    th.set_num_threads(threads)
+    cfg = model.config
+    data_dir, cache_dir = dirs["heldout_data"], dirs["heldout_cache"]
+    pointer_dir = data_dir / "pointer_sequences"
+    tasks = {t.name: t for t in load_tasks(data_dir, cache_dir)}
+    rows = []
+    tf_correct = tf_frames = stop_fired = stop_right = 0
+    for name in discover_samples(cache_dir, pointer_dir):
+        sample = load_sample(cache_dir, pointer_dir, name)
+        targets = step_targets(
+            sample.pointers, sample.n_raw, max_delta=cfg.max_delta, jump_chunk=cfg.jump_chunk, ops=sample.ops
+        )
+        tf = teacher_forced_predictions(model, th.as_tensor(sample.mel), targets)
+        m = sample.pointers.size
+        tf_correct += int((tf["pointer"][:m] == sample.pointers).sum())
+        tf_frames += m
+        stop_fired += int(tf["stop"].sum())
+        stop_right += int(tf["stop"][m])
+        start = time.perf_counter()
+        pred, info = model.decode(sample.mel)
+        decode_s = time.perf_counter() - start
+        n = min(pred.size, m)
+        exact = float((pred[:n] == sample.pointers[:n]).sum()) / m
+        within5 = float((np.abs(pred[:n] - sample.pointers[:n]) <= 5).sum()) / m
+        task = tasks[name]
+        raw_info = sf.info(task.raw_path)
+        scorer = Scorer(task.analysis, task.reference)
+        if pred.size:
+            edl = EditList.from_pointers(pred, sample_rate=raw_info.samplerate, raw_length=raw_info.frames)
+            pointer_reward = scorer.score(edl).total
+        else:
+            pointer_reward = 0.0
+        baseline = retarget(task.analysis, sample_rate=raw_info.samplerate, raw_length=raw_info.frames)
+        rows.append(
+            {
+                "sample": name,
+                "raw_frames": sample.n_raw,
+                "ref_frames": m,
+                "out_frames": int(pred.size),
+                "exact": exact,
+                "within5": within5,
+                "stopped_by": info["stopped_by"],
+                "seams": info["seams"],
+                "reward": pointer_reward,
+                "retarget": scorer.score(baseline).total,
+                "decode_s": decode_s,
+            }
+        )
+    print(
+        f"\n{'sample':<11} {'raw':>6} {'ref':>6} {'out':>6} {'exact':>6} {'<=5':>6} {'end':>10} {'reward':>7} {'retgt':>7}"
+    )
+    for r in rows:
+        print(
+            f"{r['sample']:<11} {r['raw_frames']:>6} {r['ref_frames']:>6} {r['out_frames']:>6} {r['exact']:>6.3f} "
+            f"{r['within5']:>6.3f} {r['stopped_by']:>10} {r['reward']:>7.3f} {r['retarget']:>7.3f}"
+        )
+    ref_total = sum(r["ref_frames"] for r in rows)
+    return {
+        "delta_accuracy": tf_correct / max(tf_frames, 1),
+        # frame-weighted over all held-out output frames
+        "exact": sum(r["exact"] * r["ref_frames"] for r in rows) / ref_total,
+        "within5": sum(r["within5"] * r["ref_frames"] for r in rows) / ref_total,
+        "length_error": float(np.mean([abs(r["out_frames"] - r["ref_frames"]) for r in rows])),
+        "stop_precision": stop_right / stop_fired if stop_fired else 0.0,
+        "stop_recall": stop_right / len(rows),
+        "stopped_by_stop": sum(r["stopped_by"] == "stop" for r in rows) / len(rows),
+        "reward": float(np.mean([r["reward"] for r in rows])),
+        "retarget_reward": float(np.mean([r["retarget"] for r in rows])),
+        "decode_s": float(np.mean([r["decode_s"] for r in rows])),
+        "n": len(rows),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--work-dir", type=Path, default=Path("pointer_eval"), help="data, caches and the model")
+    parser.add_argument("--config", type=Path, default=ROOT / "configs" / "pointer_full.json")
+    parser.add_argument("--checkpoint", type=Path, help="evaluate this checkpoint instead of training")
+    parser.add_argument("--n-train", type=int, default=30)
+    parser.add_argument("--n-heldout", type=int, default=10)
+    parser.add_argument("--train-seed", type=int, default=100)
+    parser.add_argument("--heldout-seed", type=int, default=200)
+    parser.add_argument("--budget-minutes", type=float, default=25.0, help="training wall-clock budget")
+    parser.add_argument("--epochs", type=int, default=None, help="epochs (default: the config's)")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    args = parser.parse_args(argv)
+
+    import torch as th
+
+    from pointer_baseline.checkpoint import load_model
+    from pointer_baseline.trainers.pointer_trainer import PointerTrainConfig, train
+
+    th.set_num_threads(args.threads)
+    work = args.work_dir
+    start = time.perf_counter()
+    dirs = prepare(work, args)
+    print(
+        f"data ready in {time.perf_counter() - start:.0f} s: {args.n_train} training, {args.n_heldout} held-out pairs"
+    )
+    train_info = ""
+    if args.checkpoint is None:
+        config = PointerTrainConfig.from_json(args.config)
+        config = dataclasses.replace(
+            config,
+            cache_dir=str(dirs["train_cache"]),
+            pointer_dir=str(dirs["train_data"] / "pointer_sequences"),
+            save_dir=str(work / "model"),
+            device="cpu",
+            num_threads=args.threads,
+            max_minutes=args.budget_minutes,
+            epochs=args.epochs or config.epochs,
+            progress=False,
+        )
+        result = train(config)
+        train_info = (
+            f"trained {result.epoch} epoch(s), {result.step} step(s) in {result.seconds / 60:.1f} min on CPU "
+            f"({args.threads} thread(s), budget {args.budget_minutes} min); trainer's val/delta_accuracy "
+            f"{result.metrics.get('delta_accuracy', float('nan')):.4f}"
+        )
+        checkpoint = work / "model" / "best.pt"
+    else:
+        checkpoint = args.checkpoint
+    model, _ = load_model(checkpoint, device="cpu")
+    figures = evaluate(model, dirs, args.threads)
+    checks = [
+        (
+            "val/delta_accuracy (held-out, teacher forcing)",
+            figures["delta_accuracy"],
+            ">= 0.90",
+            figures["delta_accuracy"] >= 0.90,
+        ),
+        ("frames exactly right (free-running)", figures["exact"], ">= 0.80", figures["exact"] >= 0.80),
+        ("frames within 5 (free-running)", figures["within5"], ">= 0.95", figures["within5"] >= 0.95),
+        ("output length error, frames (mean)", figures["length_error"], "< 50", figures["length_error"] < 50),
+        ("stop precision (teacher forcing)", figures["stop_precision"], "> 0.90", figures["stop_precision"] > 0.90),
+        (
+            "held-out common reward: pointer vs retarget",
+            figures["reward"],
+            f"> {figures['retarget_reward']:.3f}",
+            figures["reward"] > figures["retarget_reward"],
+        ),
+    ]
+    print(
+        f"\n{train_info}\ncheckpoint {checkpoint}; {figures['n']} held-out pairs; mean decode {figures['decode_s']:.2f} s"
+    )
+    print(
+        f"stop recall (teacher forcing) {figures['stop_recall']:.2f}; free-running decodes ended by the stop head: "
+        f"{figures['stopped_by_stop']:.0%}"
+    )
+    print(f"\n{'check':<50} {'value':>8}  {'target':<9} result")
+    for name, value, target, ok in checks:
+        print(f"{name:<50} {value:>8.3f}  {target:<9} {'PASS' if ok else 'FAIL'}")
+    print(f"\ntotal {time.perf_counter() - start:.0f} s")
+    return 0 if all(ok for *_, ok in checks) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -196,6 +196,20 @@ class StepTargets:
         return np.flatnonzero((self.pointer != self.expected) | (self.stop == 1))
 
 
+def frame_labels(pointers: np.ndarray, n_raw: int) -> np.ndarray:
+    """Per raw frame ``(T, 3)`` float32 labels: kept (played by the edit), start (a seam lands on it:
+    the edit's first frame or a pointer that is not the previous one + 1), end (the edit leaves
+    after it: the frame before a seam, and the edit's last frame)."""
+    p = np.asarray(pointers, dtype=np.int64)
+    labels = np.zeros((n_raw, 3), dtype=np.float32)
+    labels[p, 0] = 1.0
+    seam = np.concatenate([[True], p[1:] != p[:-1] + 1])
+    labels[p[seam], 1] = 1.0
+    leave = np.concatenate([seam[1:], [True]])
+    labels[p[leave], 2] = 1.0
+    return labels
+
+
 def step_targets(
     pointers: np.ndarray, n_raw: int, *, max_delta: int, jump_chunk: int, ops: np.ndarray | None = None
 ) -> StepTargets:

@@ -339,6 +339,12 @@ class Memory:
     """``(n_chunks, key_dim)``."""
     chunk_centre: th.Tensor
     """``(n_chunks,)`` int64 raw frame at each bucket's centre."""
+    frame_logits: th.Tensor
+    """``(T, 3)`` per-frame logits: kept by the edit, a seam lands here (start), a seam leaves after it (end)."""
+    frame_pad: th.Tensor
+    """``frame_logits`` padded like ``ctx_k``."""
+    chunk_start: th.Tensor
+    """``(n_chunks,)`` the largest start logit in each bucket."""
 
     @property
     def n_raw(self) -> int:
@@ -392,6 +398,13 @@ class PointerNetwork(nn.Module):
         self.land_fuse = nn.Sequential(nn.Linear(2 * d, 2 * d), nn.GELU(), nn.Linear(2 * d, d))
         self.land_q = nn.Linear(d, kd)
         self.land_bias = nn.Parameter(th.zeros(w))
+        # Dense per-frame supervision (every raw frame is labelled, not only the few seams): kept /
+        # seam lands here / seam leaves after here. The decoder reads these logits around its
+        # position, and the jump buckets and landing frames are scored with the start logits.
+        self.frame_head = nn.Linear(d, 3)
+        self.frame_proj = nn.Linear(6, d)
+        self.chunk_start_weight = nn.Parameter(th.ones(()))
+        self.land_start_weight = nn.Parameter(th.ones(()))
         self.register_buffer("offsets", th.arange(-config.max_delta, config.max_delta + 1), persistent=False)
         # Priors (as in the seed's "learn WHEN to deviate"): about 99 % of steps continue (delta 0),
         # seams and the stop are rare. Starting there saves the first epochs of learning the base rates.
@@ -420,7 +433,12 @@ class PointerNetwork(nn.Module):
         chunk_enc = padded.view(n_chunks, cfg.jump_chunk, -1).sum(dim=1) / counts[:, None]
         starts = th.arange(n_chunks, device=enc.device) * cfg.jump_chunk
         centre = th.minimum(starts + (counts.long() // 2), th.tensor(t - 1, device=enc.device))
+        frame_logits = self.frame_head(enc)
+        start_pad = F.pad(frame_logits[:, 1], (0, n_chunks * cfg.jump_chunk - t), value=NEG)
         return Memory(
+            frame_logits=frame_logits,
+            frame_pad=F.pad(frame_logits, pad),
+            chunk_start=start_pad.view(n_chunks, cfg.jump_chunk).max(dim=1).values,
             enc=enc,
             ctx_k=F.pad(self.ctx_k(enc), pad),
             ctx_v=F.pad(self.ctx_v(enc), pad),
@@ -444,6 +462,8 @@ class PointerNetwork(nn.Module):
         expected = expected.to(mem.enc.device).long()
         s = mem.enc[expected.clamp(max=mem.n_raw - 1)] + self.state_proj(state.to(mem.enc.device))
         idx, valid = self._window(mem, expected)
+        here = idx[:, cfg.max_delta]  # padded index of e; e - 1 is one before
+        s = s + self.frame_proj(th.cat([mem.frame_pad[here - 1], mem.frame_pad[here]], dim=-1))
         n, w, h = idx.shape[0], cfg.window, cfg.n_heads
         hd = cfg.d_model // h
         q = self.ctx_q(self.query_norm(s)).view(n, h, 1, hd)
@@ -477,7 +497,7 @@ class PointerNetwork(nn.Module):
             ],
             dim=-1,
         )
-        return scores + self.jump_distance(feats)[..., 0]
+        return scores + self.jump_distance(feats)[..., 0] + self.chunk_start_weight * mem.chunk_start[None]
 
     def landing_logits(self, mem: Memory, z: th.Tensor, chunk: th.Tensor) -> th.Tensor:
         """Scores ``(N, 2 D + 1)`` of the frames around the centre of bucket ``chunk`` ``(N,)``."""
@@ -486,6 +506,7 @@ class PointerNetwork(nn.Module):
         u = z + self.land_fuse(th.cat([z, mem.chunk_enc[chunk]], dim=-1))
         idx, valid = self._window(mem, mem.chunk_centre[chunk])
         logits = (mem.ptr_k[idx] @ self.land_q(u)[:, :, None])[..., 0] / math.sqrt(cfg.key_dim) + self.land_bias
+        logits = logits + self.land_start_weight * mem.frame_pad[idx][..., 1]
         return logits.masked_fill(~valid, NEG)
 
     def landing_frame(self, mem: Memory, chunk: th.Tensor, landing_index: th.Tensor) -> th.Tensor:

@@ -14,7 +14,8 @@ linear in its length); its decoder steps are independent under teacher forcing, 
 them is scored: every *event* (a seam or the stop step) with ``event_context`` steps on each side —
 where the network must decide exactly when to leave — plus ``random_steps`` other steps.
 TensorBoard (``{save_dir}/tb``): ``train/delta_loss``, ``train/jump_loss`` (bucket + landing),
-``train/use_jump_loss``, ``train/stop_loss``, ``train/op_loss``, ``train/loss``,
+``train/use_jump_loss``, ``train/stop_loss``, ``train/op_loss``, ``train/frame_loss`` (per-frame kept /
+start / end labels), ``train/loss``,
 ``train/grad_norm`` (before clipping), ``val/loss``, ``val/delta_accuracy`` (the share of output
 frames whose next pointer the model gets exactly right from the true history: the use_jump
 decision plus the delta, or the jump bucket and landing frame), ``val/use_jump_accuracy``,
@@ -83,6 +84,10 @@ class PointerTrainConfig:
     use_jump_weight: float = 1.0
     stop_weight: float = 1.0
     op_weight: float = 0.1
+    frame_weight: float = 1.0
+    """Weight of the per-frame kept / start / end loss (dense auxiliary supervision of the encoder)."""
+    frame_pos_weight: float = 20.0
+    """Positive weight of the rare start / end frame labels (kept frames are common and weigh 1)."""
     max_minutes: float | None = None
     """Stop after the epoch that passes this wall-clock budget (checkpoints written as usual)."""
     progress: bool = True
@@ -167,7 +172,9 @@ def _bce(logits, target):
     return F.binary_cross_entropy_with_logits(logits, target.float())
 
 
-def sample_losses(model, mel, targets, steps: np.ndarray, *, op_head: bool = True) -> dict[str, Any]:
+def sample_losses(
+    model, mel, targets, steps: np.ndarray, *, op_head: bool = True, frames=None, frame_pos_weight: float = 20.0
+) -> dict[str, Any]:
     """Teacher-forced losses of one recording over ``steps`` (all torch scalars, or None where no step applies)."""
     import torch as th
     import torch.nn.functional as F
@@ -190,6 +197,10 @@ def sample_losses(model, mel, targets, steps: np.ndarray, *, op_head: bool = Tru
     losses: dict[str, Any] = {}
     live = t(targets.stop) == 0
     losses["stop_loss"] = _bce(out.stop_logit, t(targets.stop))
+    if frames is not None:
+        labels = th.as_tensor(frames, device=device)
+        pos_weight = th.tensor([1.0, frame_pos_weight, frame_pos_weight], device=device)
+        losses["frame_loss"] = F.binary_cross_entropy_with_logits(mem.frame_logits, labels, pos_weight=pos_weight)
     losses["use_jump_loss"] = _bce(out.use_jump_logit[live], t(targets.use_jump)[live]) if live.any() else None
     delta_class = t(targets.delta_class)
     has_delta = delta_class >= 0
@@ -212,7 +223,7 @@ def sample_losses(model, mel, targets, steps: np.ndarray, *, op_head: bool = Tru
     return losses
 
 
-LOSS_NAMES = ("delta_loss", "jump_loss", "use_jump_loss", "stop_loss", "op_loss")
+LOSS_NAMES = ("delta_loss", "jump_loss", "use_jump_loss", "stop_loss", "op_loss", "frame_loss")
 
 
 def total_loss(losses: dict[str, Any], config: PointerTrainConfig):
@@ -222,6 +233,7 @@ def total_loss(losses: dict[str, Any], config: PointerTrainConfig):
         "use_jump_loss": config.use_jump_weight,
         "stop_loss": config.stop_weight,
         "op_loss": config.op_weight,
+        "frame_loss": config.frame_weight,
     }
     terms = [weights[k] * v for k, v in losses.items() if v is not None and weights[k] > 0]
     return sum(terms)
@@ -263,7 +275,7 @@ def evaluate(model, samples: list, config: PointerTrainConfig, device: str) -> d
     """Validation metrics over every step of ``samples`` (teacher forcing, no sampling of steps)."""
     import torch as th
 
-    from pointer_baseline.data import step_targets
+    from pointer_baseline.data import frame_labels, step_targets
 
     cfg = model.config
     correct = frames = jump_ok = stop_ok = steps_all = 0
@@ -287,7 +299,10 @@ def evaluate(model, samples: list, config: PointerTrainConfig, device: str) -> d
         with th.no_grad():
             rng = np.random.default_rng(0)
             sel = select_steps(targets, config.event_context, config.random_steps, rng)
-            losses = sample_losses(model, mel, targets, sel, op_head=cfg.op_head)
+            labels = frame_labels(sample.pointers, sample.n_raw)
+            losses = sample_losses(
+                model, mel, targets, sel, op_head=cfg.op_head, frames=labels, frame_pos_weight=config.frame_pos_weight
+            )
             loss_sum += float(total_loss(losses, config))
             loss_n += 1
     return {
@@ -336,7 +351,7 @@ def train(config: PointerTrainConfig, *, resume: str | None = None) -> TrainResu
 
     from editor_env.io import atomic_write_text
     from pointer_baseline.checkpoint import load_weights, read_checkpoint, save_checkpoint
-    from pointer_baseline.data import discover_samples, load_sample, split_samples, step_targets
+    from pointer_baseline.data import discover_samples, frame_labels, load_sample, split_samples, step_targets
     from pointer_baseline.model import PointerNetwork
 
     config.check()
@@ -362,6 +377,7 @@ def train(config: PointerTrainConfig, *, resume: str | None = None) -> TrainResu
         n: step_targets(s.pointers, s.n_raw, max_delta=cfg.max_delta, jump_chunk=cfg.jump_chunk, ops=s.ops)
         for n, s in samples.items()
     }
+    frames = {n: frame_labels(s.pointers, s.n_raw) for n, s in samples.items()}
 
     th.manual_seed(config.seed)
     model = PointerNetwork(cfg).to(device)
@@ -429,7 +445,15 @@ def train(config: PointerTrainConfig, *, resume: str | None = None) -> TrainResu
                         mel = (mel + shift).clamp(0.0, 1.0)
                     tg = targets[sample.name]
                     sel = select_steps(tg, config.event_context, config.random_steps, rng)
-                    losses = sample_losses(model, mel, tg, sel, op_head=cfg.op_head)
+                    losses = sample_losses(
+                        model,
+                        mel,
+                        tg,
+                        sel,
+                        op_head=cfg.op_head,
+                        frames=frames[sample.name],
+                        frame_pos_weight=config.frame_pos_weight,
+                    )
                     loss = total_loss(losses, config) / len(batch)
                     loss.backward()
                     total_value += float(loss.detach())

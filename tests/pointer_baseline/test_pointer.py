@@ -103,6 +103,16 @@ def test_step_targets_reconstruct_the_pointers():
     assert set(tg.events) == {0, 40, 67, 87, m}
 
 
+def test_frame_labels_mark_kept_frames_landings_and_exits():
+    from pointer_baseline.data import frame_labels
+
+    labels = frame_labels(_pointers(), 200)
+    kept, start, end = (labels[:, j].astype(bool) for j in range(3))
+    assert kept.sum() == np.unique(_pointers()).size and not kept[:20].any() and not kept[170:].any()
+    assert np.flatnonzero(start).tolist() == [20, 63, 100, 150]
+    assert np.flatnonzero(end).tolist() == [59, 89, 129, 169]
+
+
 # -- the network ------------------------------------------------------------------------------
 def test_shapes_and_window_masking():
     model = PointerNetwork(TINY).eval()

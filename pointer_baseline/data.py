@@ -97,19 +97,82 @@ def read_pointer_sequence(pointer_dir: str | os.PathLike, sample: str) -> tuple[
     return pointers[keep], (None if ops is None else ops[keep])
 
 
-def load_mel(
-    cache_dir: str | os.PathLike, sample: str, *, use_stems: bool = False, params: AudioParams = DEFAULT_PARAMS
+BEAT_INPUT_ROWS = 124
+"""Rows of :func:`beat_frame_features`: the 121 beat features plus beat onset, downbeat onset, beat phase."""
+
+
+def beat_frame_features(analysis, params: AudioParams = DEFAULT_PARAMS) -> np.ndarray:
+    """The beat grid and beat features of ``analysis`` spread over its mel frames, ``(124, T)`` float32.
+
+    Rows 0-120: the beat features (:data:`editor_env.features.FEATURE_NAMES`) of the beat each frame
+    lies in, standardised over the recording (z-scores clipped to +-5, divided by 5); rows 121-123:
+    1 on the first frame of a beat, 1 on the first frame of a downbeat, and the frame's phase in
+    its beat in [0, 1). They tell the network where seams can fall (edits cut on beats) and what
+    each beat sounds like (loudness, noise, novelty, chroma ...).
+    """
+    n_frames = int(analysis.mel.shape[1])
+    feats = np.asarray(analysis.features, dtype=np.float32)
+    times = np.asarray(analysis.beats.times, dtype=np.float64)
+    out = np.zeros((BEAT_INPUT_ROWS, n_frames), dtype=np.float32)
+    if times.size == 0 or feats.shape[0] == 0:
+        return out
+    starts = np.clip(np.round(times / params.frame_seconds).astype(np.int64), 0, n_frames - 1)
+    frames = np.arange(n_frames)
+    beat = np.clip(np.searchsorted(starts, frames, side="right") - 1, 0, starts.size - 1)
+    std = feats.std(axis=0)
+    z = (feats - feats.mean(axis=0)) / np.where(std > 1e-6, std, 1.0)
+    out[: feats.shape[1]] = (np.clip(z, -5.0, 5.0) / 5.0)[beat].T
+    out[121, starts] = 1.0
+    down = np.asarray(analysis.beats.bar_position) == 0
+    out[122, starts[down]] = 1.0
+    ends = np.concatenate([starts[1:], [n_frames]])
+    length = np.maximum(ends - starts, 1)[beat]
+    out[123] = np.clip((frames - starts[beat]) / length, 0.0, 1.0)
+    return out
+
+
+def model_inputs(
+    analysis,
+    *,
+    use_stems: bool = False,
+    use_beat_features: bool = False,
+    stem_mels: np.ndarray | None = None,
+    params: AudioParams = DEFAULT_PARAMS,
 ) -> np.ndarray:
-    """The cached raw mel ``(n_mels, T)`` (with the four stem mels stacked under it when ``use_stems``)."""
+    """The network's input ``(n_inputs, T)``: the mel, then the stem mels (``stem_mels`` ``(4, n_mels, T')``)
+    when ``use_stems``, then :func:`beat_frame_features` when ``use_beat_features``."""
+    mel = np.asarray(analysis.mel, dtype=np.float32)
+    rows = [mel]
+    if use_stems:
+        if stem_mels is None:
+            raise PointerError("The model uses stems: stem mels (4, n_mels, T) are needed.")
+        rows.append(fit_frames(np.asarray(stem_mels, np.float32).reshape(-1, stem_mels.shape[-1]), mel.shape[1]))
+    if use_beat_features:
+        rows.append(beat_frame_features(analysis, params))
+    return np.concatenate(rows, axis=0) if len(rows) > 1 else mel
+
+
+def load_mel(
+    cache_dir: str | os.PathLike,
+    sample: str,
+    *,
+    use_stems: bool = False,
+    use_beat_features: bool = False,
+    params: AudioParams = DEFAULT_PARAMS,
+) -> np.ndarray:
+    """The network's input from the cache (:func:`model_inputs`): the raw mel ``(n_mels, T)``, with
+    the four stem mels (``cache/stems_mel``) and the beat rows under it when asked."""
     from editor_env.cache import load_analysis
 
-    mel = load_analysis(cache_dir, sample, params).mel.astype(np.float32, copy=False)
+    analysis = load_analysis(cache_dir, sample, params)
+    stems = None
     if use_stems:
         from editor_env.stems import load_stem_mels
 
-        stems = load_stem_mels(cache_dir, sample)  # (4, n_mels, T')
-        mel = np.concatenate([mel, fit_frames(stems.reshape(-1, stems.shape[-1]), mel.shape[1])], axis=0)
-    return mel
+        stems = load_stem_mels(cache_dir, sample)
+    return model_inputs(
+        analysis, use_stems=use_stems, use_beat_features=use_beat_features, stem_mels=stems, params=params
+    )
 
 
 def fit_frames(x: np.ndarray, n_frames: int) -> np.ndarray:
@@ -125,10 +188,11 @@ def load_sample(
     sample: str,
     *,
     use_stems: bool = False,
+    use_beat_features: bool = False,
     params: AudioParams = DEFAULT_PARAMS,
 ) -> PointerSample:
     """One training recording from the cache and the pointer folder (errors name the file)."""
-    mel = load_mel(cache_dir, sample, use_stems=use_stems, params=params)
+    mel = load_mel(cache_dir, sample, use_stems=use_stems, use_beat_features=use_beat_features, params=params)
     pointers, ops = read_pointer_sequence(pointer_dir, sample)
     n_raw = mel.shape[1]
     if pointers.size == 0:

@@ -56,22 +56,23 @@ def predict_pointers(model, mel: np.ndarray, **decode_kwargs: Any) -> tuple[np.n
     mel = np.asarray(mel, dtype=np.float32)
     if mel.ndim != 2 or mel.shape[0] != model.config.n_inputs:
         raise PointerError(
-            f"The checkpoint's model expects a mel of {model.config.n_inputs} rows (n_mels={model.config.n_mels}, "
-            f"use_stems={model.config.use_stems}); got shape {mel.shape}."
+            f"The checkpoint's model expects an input of {model.config.n_inputs} rows (n_mels={model.config.n_mels}, "
+            f"use_stems={model.config.use_stems}, use_beat_features={model.config.use_beat_features}); "
+            f"got shape {mel.shape} (build it with pointer_baseline.data.model_inputs)."
         )
     return model.decode(mel, **decode_kwargs)
 
 
-def _stem_rows(audio, n_frames: int, params: AudioParams) -> np.ndarray:
-    """The four stem mels of ``audio`` ``(4 * n_mels, n_frames)`` (Demucs when configured, else the fallback)."""
+def _stem_mels(audio, params: AudioParams) -> np.ndarray:
+    """The four stem mels of ``audio`` ``(4, n_mels, T)`` (Demucs when configured, else the fallback)."""
     from editor_env.audio import mel_spectrogram, resample
     from editor_env.stems import separate
-    from pointer_baseline.data import fit_frames
 
     stems = separate(audio)
     mono = stems.waveforms.mean(axis=1)
-    rows = [mel_spectrogram(resample(mono[i], stems.sample_rate, params.sample_rate), params) for i in range(4)]
-    return fit_frames(np.concatenate(rows, axis=0), n_frames)
+    return np.stack(
+        [mel_spectrogram(resample(mono[i], stems.sample_rate, params.sample_rate), params) for i in range(4)]
+    )
 
 
 def pointer_edit_list(
@@ -97,20 +98,30 @@ def pointer_edit_list(
     :returns: the edit at the raw's own sample rate; ``meta`` holds the paradigm, checkpoint,
         output frames and how decoding ended.
     """
+    from types import SimpleNamespace
+
     from editor_env.audio import Audio, analysis_signal, load_audio, mel_spectrogram
+    from pointer_baseline.data import model_inputs
 
     model = load_pointer_model(checkpoint, device)
+    cfg = model.config
     audio = None
     if isinstance(source, (str, os.PathLike)):
         audio = load_audio(source)
     elif isinstance(source, Audio):
         audio = source
     if audio is not None:
-        mel = mel_spectrogram(analysis_signal(audio, params), params)
+        y = analysis_signal(audio, params)
+        if cfg.use_beat_features:
+            from editor_env.features import analyze_signal
+
+            analysis = analyze_signal(y, params)
+        else:
+            analysis = SimpleNamespace(mel=mel_spectrogram(y, params))
         sample_rate, raw_length = audio.sample_rate, audio.n_samples
     else:
-        mel = getattr(source, "mel", None)
-        if mel is None:
+        analysis = source
+        if getattr(source, "mel", None) is None:
             raise PointerError(
                 f"pointer_edit_list: source must be an audio path, Audio or Analysis, not {type(source).__name__}."
             )
@@ -118,18 +129,15 @@ def pointer_edit_list(
             raise PointerError(
                 "pointer_edit_list: with an Analysis, give the raw's sample_rate and raw_length (samples)."
             )
-    rows = [np.asarray(mel, dtype=np.float32)]
-    if model.config.use_stems:
-        if stem_mels is not None:
-            from pointer_baseline.data import fit_frames
-
-            rows.append(fit_frames(np.asarray(stem_mels, np.float32).reshape(-1, stem_mels.shape[-1]), mel.shape[1]))
-        elif audio is not None:
-            rows.append(_stem_rows(audio, mel.shape[1], params))
-        else:
+    if cfg.use_stems and stem_mels is None:
+        if audio is None:
             raise PointerError(f"{checkpoint} was trained with stems: pass stem_mels (4, n_mels, T) or the audio.")
+        stem_mels = _stem_mels(audio, params)
+    inputs = model_inputs(
+        analysis, use_stems=cfg.use_stems, use_beat_features=cfg.use_beat_features, stem_mels=stem_mels, params=params
+    )
     start = time.perf_counter()
-    pointers, info = predict_pointers(model, np.concatenate(rows, axis=0))
+    pointers, info = predict_pointers(model, inputs)
     if pointers.size == 0:
         raise PointerError(
             f"The pointer network ({checkpoint}) stopped before its first frame: it is untrained or was trained "

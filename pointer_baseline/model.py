@@ -20,6 +20,12 @@ four stem mels stacked under it) and the song position ``t / T`` are projected t
    reaches every frame in linear time;
 4. a feed-forward layer.
 
+A per-frame head on the encoder predicts, for every raw frame, whether the edit keeps it, whether
+a seam lands on it (start) and whether the edit leaves after it (end). Trained on every frame,
+it gives the encoder a dense signal where the seams alone are a few events per recording; the
+decoder reads these logits at ``e - 1`` and ``e``, jump buckets add their largest start logit and
+landing frames their own.
+
 **Decoder** (one step per output frame). Step ``i`` has an *expected position* ``e_i`` and a
 small state (progress, frames since the last seam, seams so far). From it:
 
@@ -84,6 +90,8 @@ PRIOR_CONTINUE_LOGIT = 5.0
 PRIOR_RARE_LOGIT = -5.0
 """Initial bias of the use_jump and stop logits."""
 NEG = -1e9
+BEAT_INPUT_ROWS = 124
+"""Rows of the beat input (``pointer_baseline.data.beat_frame_features``)."""
 """Logit of an impossible choice (a window frame outside the recording)."""
 
 
@@ -99,6 +107,9 @@ class PointerModelConfig:
     use_stems: bool = False
     """Stack the four stem mels (drums, bass, vocals, other; ``cache/stems_mel``) under the raw mel."""
     n_stems: int = 4
+    use_beat_features: bool = False
+    """Add the beat grid and the 121 beat features spread over the frames
+    (:func:`pointer_baseline.data.beat_frame_features`, 124 rows)."""
     d_model: int = 64
     """Width of the encoder and decoder."""
     n_heads: int = 4
@@ -118,6 +129,10 @@ class PointerModelConfig:
     op_head: bool = True
     """Train the auxiliary edit-op head."""
     dropout: float = 0.1
+    event_pos_weight: float = 1.0
+    """Positive weight of the rare ``use_jump`` and ``stop`` targets in training (faster learning of
+    when to leave); decisions then use the threshold ``logit > log(event_pos_weight)``, which undoes
+    the weighting (the same decisions as a calibrated probability above 0.5)."""
     compression_ratio: float = 0.67
     """Expected output/raw length, for the progress feature ``i / (ratio * T)``."""
 
@@ -137,6 +152,8 @@ class PointerModelConfig:
             problems.append(f"jump_chunk ({self.jump_chunk}) must lie in [1, 2 * max_delta = {2 * self.max_delta}]")
         if not 0 <= self.dropout < 1:
             problems.append("dropout must lie in [0, 1)")
+        if not self.event_pos_weight > 0:
+            problems.append("event_pos_weight must be > 0")
         if not 0 < self.compression_ratio <= 4:
             problems.append("compression_ratio must lie in (0, 4]")
         if problems:
@@ -145,7 +162,13 @@ class PointerModelConfig:
     @property
     def n_inputs(self) -> int:
         """Input rows per frame: the mel, plus the stem mels when ``use_stems``."""
-        return self.n_mels * (1 + (self.n_stems if self.use_stems else 0))
+        beat_rows = BEAT_INPUT_ROWS if self.use_beat_features else 0
+        return self.n_mels * (1 + (self.n_stems if self.use_stems else 0)) + beat_rows
+
+    @property
+    def event_threshold(self) -> float:
+        """Logit above which ``use_jump`` / ``stop`` fire: ``log(event_pos_weight)``."""
+        return math.log(self.event_pos_weight)
 
     @property
     def window(self) -> int:
@@ -420,8 +443,9 @@ class PointerNetwork(nn.Module):
             mel = mel[None]
         if mel.shape[0] != 1 or mel.shape[1] != self.config.n_inputs:
             raise PointerError(
-                f"The model expects one mel of {self.config.n_inputs} rows (n_mels={self.config.n_mels}, "
-                f"use_stems={self.config.use_stems}), got shape {tuple(mel.shape)}."
+                f"The model expects one input of {self.config.n_inputs} rows (n_mels={self.config.n_mels}, "
+                f"use_stems={self.config.use_stems}, use_beat_features={self.config.use_beat_features}), "
+                f"got shape {tuple(mel.shape)}."
             )
         enc = self.encoder(mel)[0]
         t, cfg = enc.shape[0], self.config
@@ -519,7 +543,7 @@ class PointerNetwork(nn.Module):
         ``use_jump`` > 0.5 (best bucket, then best landing frame), else ``expected + best delta``."""
         expected = expected.to(out.z.device).long()
         pointer = expected + out.delta_logits.argmax(dim=-1) - self.config.max_delta
-        jump = out.use_jump_logit > 0
+        jump = out.use_jump_logit > self.config.event_threshold
         if jump.any():
             sel = jump.nonzero()[:, 0]
             chunk = self.jump_logits(mem, out.z[sel], expected[sel]).argmax(dim=-1)
@@ -569,8 +593,11 @@ class PointerNetwork(nn.Module):
                     i + ks, expected + ks, run + ks, np.full(k, seams), n_raw, self.config.compression_ratio
                 )
                 out = self.steps(mem, pos, state)
-                stop = (out.stop_logit > 0) if n_steps is None else th.zeros(k, dtype=th.bool, device=device)
-                deviates = stop | (out.use_jump_logit > 0) | (out.delta_logits.argmax(dim=-1) != self.config.max_delta)
+                threshold = self.config.event_threshold
+                stop = (out.stop_logit > threshold) if n_steps is None else th.zeros(k, dtype=th.bool, device=device)
+                deviates = (
+                    stop | (out.use_jump_logit > threshold) | (out.delta_logits.argmax(dim=-1) != self.config.max_delta)
+                )
                 hits = deviates.nonzero()
                 first = int(hits[0, 0]) if hits.numel() else k
                 if first:

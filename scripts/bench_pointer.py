@@ -8,7 +8,8 @@ Each size runs in a fresh subprocess, so its peak memory is its own: ``resource.
 ``tracemalloc``) is reported whole and as the increase over the same process just before the
 timed work (after imports, model load and a warm-up decode of 1,000 frames).
 
-Input: the mel of a synthetic jam (``editor_env.synth``, seed 1) tiled to the size. Timed work:
+Input: the network's input (mel, and beat rows when the model uses them) of a synthetic jam
+(``editor_env.synth``, seed 1) tiled to the size; computing it (mel, beats, features) is not timed. Timed work:
 ``PointerNetwork.decode`` (encoder + block decoding, i.e. everything after the mel). By default
 exactly ``round(0.67 * frames)`` output frames are decoded, ignoring the stop head, so every size
 does the same work per input frame (a model that stops early on tiled material would otherwise
@@ -94,13 +95,25 @@ def main(argv: list[str] | None = None) -> int:
 
     import numpy as np
 
-    from editor_env.audio import analysis_signal, mel_spectrogram
+    from editor_env.audio import analysis_signal
+    from editor_env.features import analyze_signal
     from editor_env.synth import generate_pair
+    from pointer_baseline.data import model_inputs
+    from pointer_baseline.model import PointerModelConfig
 
+    if args.checkpoint:
+        from pointer_baseline.checkpoint import checkpoint_config, read_checkpoint
+
+        cfg = checkpoint_config(read_checkpoint(args.checkpoint), args.checkpoint)
+    else:
+        cfg = PointerModelConfig(**json.loads((ROOT / "configs" / "pointer_full.json").read_text())["model"])
+    if cfg.use_stems:
+        raise SystemExit("bench_pointer.py does not build stem inputs; use a model trained without stems.")
     pair = generate_pair(1)
+    analysis = analyze_signal(analysis_signal(pair.raw))
     with tempfile.TemporaryDirectory() as tmp:
         mel_path = Path(tmp) / "mel.npy"
-        np.save(mel_path, mel_spectrogram(analysis_signal(pair.raw)))
+        np.save(mel_path, model_inputs(analysis, use_beat_features=cfg.use_beat_features))
         rows = []
         for size in args.sizes:
             cmd = [sys.executable, __file__, "--worker-size", str(size), "--mel", str(mel_path)]

@@ -72,7 +72,9 @@ def evaluate(model, dirs: dict[str, Path], threads: int) -> dict[str, float]:
     rows = []
     tf_correct = tf_frames = stop_fired = stop_right = 0
     for name in discover_samples(cache_dir, pointer_dir):
-        sample = load_sample(cache_dir, pointer_dir, name)
+        sample = load_sample(
+            cache_dir, pointer_dir, name, use_stems=cfg.use_stems, use_beat_features=cfg.use_beat_features
+        )
         targets = step_targets(
             sample.pointers, sample.n_raw, max_delta=cfg.max_delta, jump_chunk=cfg.jump_chunk, ops=sample.ops
         )

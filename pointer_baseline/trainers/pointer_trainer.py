@@ -166,10 +166,12 @@ def select_steps(targets, event_context: int, random_steps: int, rng: np.random.
     return np.sort(np.concatenate([near, rest]))
 
 
-def _bce(logits, target):
+def _bce(logits, target, pos_weight: float = 1.0):
+    import torch as th
     import torch.nn.functional as F
 
-    return F.binary_cross_entropy_with_logits(logits, target.float())
+    weight = th.tensor(pos_weight, device=logits.device)
+    return F.binary_cross_entropy_with_logits(logits, target.float(), pos_weight=weight)
 
 
 def sample_losses(
@@ -196,12 +198,13 @@ def sample_losses(
     out = model.steps(mem, expected, state)
     losses: dict[str, Any] = {}
     live = t(targets.stop) == 0
-    losses["stop_loss"] = _bce(out.stop_logit, t(targets.stop))
+    pos = model.config.event_pos_weight
+    losses["stop_loss"] = _bce(out.stop_logit, t(targets.stop), pos)
     if frames is not None:
         labels = th.as_tensor(frames, device=device)
         pos_weight = th.tensor([1.0, frame_pos_weight, frame_pos_weight], device=device)
         losses["frame_loss"] = F.binary_cross_entropy_with_logits(mem.frame_logits, labels, pos_weight=pos_weight)
-    losses["use_jump_loss"] = _bce(out.use_jump_logit[live], t(targets.use_jump)[live]) if live.any() else None
+    losses["use_jump_loss"] = _bce(out.use_jump_logit[live], t(targets.use_jump)[live], pos) if live.any() else None
     delta_class = t(targets.delta_class)
     has_delta = delta_class >= 0
     losses["delta_loss"] = (
@@ -266,8 +269,9 @@ def teacher_forced_predictions(model, mel, targets, *, chunk_steps: int = 4096) 
             )
             out = model.steps(mem, expected, state)
             pointer.append(model.resolve(mem, out, expected).cpu().numpy())
-            use_jump.append((out.use_jump_logit > 0).cpu().numpy())
-            stop.append((out.stop_logit > 0).cpu().numpy())
+            threshold = model.config.event_threshold
+            use_jump.append((out.use_jump_logit > threshold).cpu().numpy())
+            stop.append((out.stop_logit > threshold).cpu().numpy())
     return {"pointer": np.concatenate(pointer), "use_jump": np.concatenate(use_jump), "stop": np.concatenate(stop)}
 
 
@@ -369,7 +373,16 @@ def train(config: PointerTrainConfig, *, resume: str | None = None) -> TrainResu
             "run `python -m pointer_baseline.precache --data-dir DIR --cache-dir DIR` first."
         )
     train_names, val_names = split_samples(names, config.val_fraction, config.seed)
-    samples = {n: load_sample(config.cache_dir, config.pointer_dir, n, use_stems=config.model.use_stems) for n in names}
+    samples = {
+        n: load_sample(
+            config.cache_dir,
+            config.pointer_dir,
+            n,
+            use_stems=config.model.use_stems,
+            use_beat_features=config.model.use_beat_features,
+        )
+        for n in names
+    }
     train_samples = [samples[n] for n in train_names]
     val_samples = [samples[n] for n in val_names] or train_samples
     cfg = config.model

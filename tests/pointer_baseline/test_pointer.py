@@ -352,3 +352,36 @@ def test_resume_continues_the_same_counters_and_weights(tiny_data, tmp_path):
         other = _tiny_config(tiny_data, tmp_path / "other", epochs=3)
         other.model = dataclasses.replace(other.model, d_model=32)
         train(other, resume=str(tmp_path / "cut" / "latest.pt"))
+
+
+def test_beat_rows_and_an_edit_with_a_beat_feature_model(tiny_data, tmp_path):
+    import soundfile as sf
+
+    from editor_env.cache import load_analysis
+    from pointer_baseline.checkpoint import save_checkpoint
+    from pointer_baseline.data import beat_frame_features, load_sample, model_inputs
+    from pointer_baseline.infer import pointer_edit_list
+
+    data_dir, cache_dir, pointer_dir = tiny_data
+    analysis = load_analysis(cache_dir, "synth_0000")
+    rows = beat_frame_features(analysis)
+    n_frames = analysis.mel.shape[1]
+    assert rows.shape == (124, n_frames) and np.abs(rows[:121]).max() <= 1.0
+    onsets = np.flatnonzero(rows[121])
+    assert onsets.size == analysis.beats.times.size  # one onset frame per beat
+    assert set(np.flatnonzero(rows[122])) <= set(onsets) and rows[122].sum() >= onsets.size // 8
+    assert (rows[123][onsets] == 0).all() and 0 <= rows[123].min() and rows[123].max() < 1
+    config = dataclasses.replace(TINY, use_beat_features=True)
+    assert model_inputs(analysis, use_beat_features=True).shape == (config.n_inputs, n_frames)
+    sample = load_sample(cache_dir, pointer_dir, "synth_0000", use_beat_features=True)
+    assert sample.mel.shape == (252, n_frames)
+
+    path = save_checkpoint(tmp_path / "beats.pt", PointerNetwork(config))  # untrained: continues to the end
+    raw = data_dir / "input" / "synth_0000_raw.wav"
+    edl = pointer_edit_list(raw, path, device="cpu")
+    assert edl.sample_rate == 22050 and edl.raw_length == sf.info(raw).frames
+    assert edl.meta["output_frames"] >= 1
+    with pytest.raises(PointerError, match="input of 252 rows"):
+        from pointer_baseline.infer import load_pointer_model, predict_pointers
+
+        predict_pointers(load_pointer_model(path, "cpu"), analysis.mel)

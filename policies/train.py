@@ -171,15 +171,23 @@ def build_model(config: TrainConfig, venv, demonstrations, tensorboard_log: str)
     )
 
 
-def train(config: TrainConfig, *, checkpoint: str | None = None, progress: bool = True):
-    """Run one training; returns the model. Writes ``{save_dir}/config.json``, ``latest.pt``, ``best.pt``."""
+def train(config: TrainConfig, *, checkpoint: str | None = None, progress: bool = True, callbacks: list | None = None):
+    """Run one training; returns the model. Writes ``{save_dir}/config.json``, ``latest.pt``, ``best.pt``.
+
+    :param checkpoint: resume from this ``latest.pt`` / ``best.pt`` (weights, optimiser, observation
+        statistics, step counter); the BC weight schedule continues where it was, since its progress is
+        measured against ``config.total_timesteps``.
+    :param callbacks: extra SB3 callbacks (e.g. one that stops early; ``latest.pt`` is written at the stop).
+
+    Ctrl-C writes ``latest.pt`` (atomically) before it stops, so the run resumes from there.
+    """
     from sb3_contrib import MaskablePPO  # noqa: F401  (registers the maskable classes)
     from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecMonitor
 
     from editor_env.env import MusicEditEnv
     from editor_env.io import atomic_write_text
     from editor_env.tasks import load_tasks
-    from policies.callbacks import CheckpointAndEvalCallback, ObservationStatsCallback
+    from policies.callbacks import CheckpointAndEvalCallback, ObservationStatsCallback, atomic_save
     from policies.ppo import BCMaskablePPO, load_demonstrations
 
     config.check()
@@ -207,20 +215,27 @@ def train(config: TrainConfig, *, checkpoint: str | None = None, progress: bool 
             pretrain_policy(model, config.bc_pretrain, epochs=config.bc_pretrain_epochs, seed=config.seed)
     initial_obs = demonstrations.obs if demonstrations is not None else None
     callbacks = [
+        *(callbacks or []),
         ObservationStatsCallback(initial=initial_obs),
         CheckpointAndEvalCallback(
             MusicEditEnv(tasks=held_out), save_dir, eval_freq=config.eval_freq, n_eval_episodes=config.n_eval_episodes
         ),
     ]
     remaining = max(config.total_timesteps - model.num_timesteps, 0)
-    model.learn(
-        remaining,
-        callback=callbacks,
-        tb_log_name=config.tb_log_name,
-        reset_num_timesteps=checkpoint is None,
-        progress_bar=progress,
-    )
-    venv.close()
+    try:
+        model.learn(
+            remaining,
+            callback=callbacks,
+            tb_log_name=config.tb_log_name,
+            reset_num_timesteps=checkpoint is None,
+            progress_bar=progress,
+        )
+    except KeyboardInterrupt:
+        atomic_save(model, save_dir / "latest.pt")
+        print(f"Interrupted at step {model.num_timesteps}: resume with --checkpoint {save_dir / 'latest.pt'}")
+        raise
+    finally:
+        venv.close()
     return model
 
 
@@ -258,6 +273,8 @@ def main(argv: list[str] | None = None) -> int:
     except MusicEditError as exc:
         print(f"policies.train: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        return 130
     return 0
 
 

@@ -100,10 +100,14 @@ def _add_edit(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("edit", help="edit a raw recording into a polished track (audio + EDL JSON beside it)")
     p.add_argument("raw", type=Path, help="the raw recording (WAV, FLAC or OGG)")
     p.add_argument("-o", "--out", type=Path, required=True, help="edited audio to write (.wav, .flac or .ogg)")
-    p.add_argument("--policy", default="retarget", help="the editor (default retarget: the non-learned baseline)")
+    p.add_argument(
+        "--policy",
+        default="retarget",
+        help="the editor: retarget (default, the non-learned baseline), bc, bc_ppo (alias agent) or pointer",
+    )
     p.add_argument("--target-ratio", type=float, default=None, help="output / input length (default 0.67)")
     p.add_argument("--slack", type=float, default=None, help="allowed miss of the target length in seconds")
-    p.add_argument("--checkpoint", default=None, help="trained model for --policy agent (models/v1/best.pt)")
+    p.add_argument("--checkpoint", default=None, help="trained model of a learned policy (e.g. models/v1/best.pt)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     p.set_defaults(func=_run_edit)
 

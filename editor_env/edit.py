@@ -4,9 +4,11 @@
 the raw recording's own sample rate and channel count; the edit list is written beside it as
 ``{out_stem}.edl.json``. The input file is never overwritten.
 
-Policies: ``retarget`` (:mod:`editor_env.retarget`, the non-learned baseline) and ``agent`` (a
-BC/PPO agent trained with :mod:`policies.train`, given by ``checkpoint``). The pointer network
-and the supervised baseline are added to :data:`POLICIES` as they land.
+Policies (:mod:`editor_env.paradigms`): ``retarget`` (the non-learned baseline), ``bc`` / ``bc_ppo``
+(alias ``agent``: a BC or BC + PPO agent from :mod:`policies.train`, given by ``checkpoint``) and
+``pointer`` (the pointer network, copying raw frames). The supervised baseline only generates a
+mel, so its audio comes from Griffin-Lim, not from this renderer: use
+``python -m supervised_baseline.infer``.
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ from editor_env.edl import EditList
 from editor_env.errors import MusicEditError
 from editor_env.params import DEFAULT_PARAMS, AudioParams
 
-POLICIES = ("retarget", "agent")
-"""Names accepted by :func:`edit_file`'s ``policy``."""
+POLICIES = ("retarget", "bc", "bc_ppo", "agent", "pointer")
+"""Names accepted by :func:`edit_file`'s ``policy`` (the paradigms whose edit is an EDL)."""
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 """Output formats (soundfile picks the format from the suffix)."""
 
@@ -97,7 +99,7 @@ def edit_file(
     config : optional
         The policy's config (for ``retarget`` a :class:`~editor_env.retarget.RetargetConfig`).
     checkpoint : path, optional
-        The trained model, for the ``agent`` policy.
+        The trained model, for the learned policies.
     device : str
         ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``, for learned policies.
     params : AudioParams
@@ -110,10 +112,16 @@ def edit_file(
         output format, an unreadable input, or a target the editor cannot meet.
     """
     raw_path, out_path = Path(raw_path), Path(out_path)
+    if policy == "supervised":
+        raise MusicEditError(
+            "The supervised baseline generates a mel, not an edit of the raw audio: run "
+            "`python -m supervised_baseline.infer RAW --checkpoint best.pt -o OUT` (audio by Griffin-Lim)."
+        )
     if policy not in POLICIES:
         raise MusicEditError(f"Unknown policy {policy!r}; available policies: {', '.join(POLICIES)}.")
-    if policy == "agent" and checkpoint is None:
-        raise MusicEditError("policy 'agent' needs a checkpoint (--checkpoint models/v1/best.pt from policies.train).")
+    from editor_env.paradigms import check_checkpoint
+
+    check_checkpoint(policy, None if checkpoint is None else str(checkpoint))
     if out_path.suffix.lower() not in AUDIO_SUFFIXES:
         raise MusicEditError(
             f"Output {out_path} has suffix {out_path.suffix!r}; write one of {', '.join(AUDIO_SUFFIXES)}."
@@ -132,31 +140,32 @@ def edit_file(
     raw = load_audio(raw_path)
     analysis = analyze_signal(analysis_signal(raw, params), params)
 
-    if policy == "retarget":
+    from editor_env.paradigms import EditRequest, run_paradigm
+
+    request = EditRequest(
+        analysis,
+        raw.sample_rate,
+        raw.n_samples,
+        raw_path=raw_path,
+        name=raw_path.stem,
+        target_ratio=0.67 if target_ratio is None else float(target_ratio),
+        slack_s=slack_s,
+        checkpoint=None if checkpoint is None else str(checkpoint),
+        device=device,
+        params=params,
+    )
+    if policy == "retarget" and config is not None:
         from editor_env.retarget import RetargetConfig, retarget
 
-        config = config if config is not None else RetargetConfig()
         if not isinstance(config, RetargetConfig):
             raise MusicEditError(f"policy 'retarget' takes a RetargetConfig, not {type(config).__name__}.")
-        overrides = {}
-        if target_ratio is not None:
-            overrides["target_ratio"] = float(target_ratio)
+        overrides = {"target_ratio": request.target_ratio} if target_ratio is not None else {}
         if slack_s is not None:
             overrides["slack_s"] = float(slack_s)
         config = dataclasses.replace(config, **overrides)
         edl = retarget(analysis, sample_rate=raw.sample_rate, raw_length=raw.n_samples, config=config)
     else:
-        from policies.infer import agent_edit_list
-
-        edl = agent_edit_list(
-            analysis,
-            str(checkpoint),
-            sample_rate=raw.sample_rate,
-            raw_length=raw.n_samples,
-            target_ratio=0.67 if target_ratio is None else float(target_ratio),
-            device=device,
-            name=raw_path.stem,
-        )
+        edl = run_paradigm(policy, request)
     edl.meta["source"] = raw_path.name
 
     audio = render(edl, raw)

@@ -87,7 +87,7 @@ def test_trained_agent_edits_a_file(data_dir, tmp_path, capsys):
     )
     assert "broken.pt" in capsys.readouterr().err
     assert musicedit(["edit", str(raw), "-o", str(tmp_path / "y.wav"), "--policy", "agent"]) == 2
-    assert "needs a checkpoint" in capsys.readouterr().err
+    assert "needs a trained model" in capsys.readouterr().err
 
 
 def test_musicedit_train_ppo_passes_flags_on(tmp_path, capsys):

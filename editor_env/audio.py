@@ -85,6 +85,18 @@ def load_audio(path: str | os.PathLike) -> Audio:
     return Audio(np.ascontiguousarray(data.T), int(sample_rate), path)
 
 
+def audio_extent(path: str | os.PathLike) -> tuple[int, int]:
+    """``(sample_rate, n_samples)`` of an audio file from its header, without decoding it.
+
+    :raises AudioLoadError: the file is missing or unreadable (the message names it).
+    """
+    try:
+        info = sf.info(str(path))
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
+        raise AudioLoadError(f"Cannot read the header of audio file {path}: {exc}.") from exc
+    return int(info.samplerate), int(info.frames)
+
+
 def resample(y: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
     """Resample the last axis with soxr (high quality). ``y``: ``(n,)`` or ``(channels, n)``."""
     if orig_sr == target_sr:

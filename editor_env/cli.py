@@ -133,7 +133,71 @@ def _run_edit(args: argparse.Namespace) -> int:
     return 0
 
 
-SUBCOMMANDS = [_add_synth, _add_precache, _add_info, _add_edit]
+def _add_benchmark(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "benchmark",
+        help="every paradigm edits every recording of a held-out data set; common reward and edit metrics",
+        description="Every paradigm edits every raw recording of --data (all treated as held out) and is scored "
+        "with the common reward and the metrics defined in editor_env.benchmark. Writes results.csv, summary.csv, "
+        "benchmark.md, benchmark.json, components.png and per_sample.png into --out.",
+    )
+    p.add_argument("--data", type=Path, required=True, help="data set folder (input/, pointer_sequences/ ...)")
+    p.add_argument("--cache-dir", type=Path, default=None, help="analysis cache (default: DATA/../cache)")
+    p.add_argument(
+        "--paradigms",
+        default="retarget",
+        help="comma-separated: retarget, bc, bc_ppo, pointer, supervised (default retarget)",
+    )
+    p.add_argument(
+        "--checkpoint",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="trained model of a learned paradigm, e.g. bc_ppo=models/v1/best.pt (repeatable)",
+    )
+    p.add_argument("--samples", nargs="+", default=None, help="only these recordings")
+    p.add_argument("--target-ratio", type=float, default=0.67, help="output / raw length asked for (0.67)")
+    p.add_argument("--reward-config", type=Path, default=None, help="reward weights JSON (configs/reward.json)")
+    p.add_argument("--out", type=Path, default=Path("bench_output/benchmark"), help="report folder")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    p.set_defaults(func=_run_benchmark)
+
+
+def _parse_checkpoints(items: list[str]) -> dict[str, str]:
+    checkpoints = {}
+    for item in items:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise MusicEditError(f"--checkpoint {item!r}: write NAME=PATH, e.g. bc_ppo=models/v1/best.pt.")
+        checkpoints[name.strip()] = path.strip()
+    return checkpoints
+
+
+def _run_benchmark(args: argparse.Namespace) -> int:
+    from editor_env.benchmark import markdown_table, run_benchmark, write_report
+    from editor_env.reward import RewardConfig
+
+    paradigms = [p.strip() for p in args.paradigms.split(",") if p.strip()]
+    reward_config = RewardConfig.from_json(args.reward_config) if args.reward_config else None
+    result = run_benchmark(
+        args.data,
+        paradigms,
+        checkpoints=_parse_checkpoints(args.checkpoint),
+        cache_dir=args.cache_dir,
+        samples=args.samples,
+        target_ratio=args.target_ratio,
+        device=args.device,
+        reward_config=reward_config,
+    )
+    paths = write_report(result, args.out, plots=not args.no_plots)
+    print(markdown_table(result))
+    print(f"\nWrote {', '.join(str(p) for p in paths.values())}")
+    failed = {f"{r['paradigm']} on {r['sample']}": r["error"] for r in result.rows if r.get("error")}
+    return report_failures(failed)
+
+
+SUBCOMMANDS = [_add_synth, _add_precache, _add_info, _add_edit, _add_benchmark]
 
 
 #: Modules of other packages whose ``register(subparsers)`` adds their subcommands.

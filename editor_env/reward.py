@@ -901,6 +901,16 @@ class Scorer:
             raise MusicEditError("The reference must be an EditList or a pointer sequence, not a mel.")
         self._ref_cuts = None if self._ref is None else cut_points(self._ctx, self._ref, self.config)
 
+    @property
+    def reference_pointers(self) -> np.ndarray | None:
+        """``(n_ref,)`` raw analysis frame per reference frame, or None without a reference."""
+        return None if self._ref is None else self._ref.pointers
+
+    def output_pointers(self, output: EditList | np.ndarray) -> np.ndarray:
+        """``(n_out,)`` raw analysis frame per output frame: exact for an EDL or pointers, estimated
+        by beat matching for a mel (the same estimate the components use)."""
+        return _as_view(self._ctx, output, self.config, self.params, role="output").pointers
+
     def score(self, output: EditList | np.ndarray) -> RewardResult:
         """Score ``output``: an :class:`EditList`, a 1-D int pointer sequence (raw analysis
         frame per output frame) or a 2-D mel ``(n_mels, T_out)`` in [0, 1]."""

@@ -1,0 +1,371 @@
+"""One benchmark of every editing paradigm on the same held-out recordings (``musicedit benchmark``).
+
+Every paradigm (:mod:`editor_env.paradigms`) edits every raw recording of a data set (all of
+them are treated as held out: benchmark on recordings the models were not trained on). Each edit
+is scored against the recording's reference edit (``pointer_sequences/{sample}_pointers.npy``,
+from the synthetic generator or ``musicedit align``) when there is one.
+
+Metrics, per paradigm and recording (the table reports the mean over recordings):
+
+``reward``
+    The common reward (:mod:`editor_env.reward`), in [0, 1]; its components are reported too
+    (``sequence_similarity``, ``mel_similarity``, ``cut_f_measure``, ``length``,
+    ``seam_quality``, ``repetition``, ``silence``; ``RewardResult.describe()`` defines each).
+``cut_f``
+    Cut-point F-measure against the reference within one beat: the raw times where the output
+    leaves or enters the raw timeline, matched one-to-one to the reference's within
+    ``cut_tolerance_beats`` (1 beat) with ``mir_eval``'s hit-rate matching; 1 when neither cuts.
+``frame_recall`` / ``frame_precision``
+    Frame coverage: the fraction of the raw analysis frames the reference plays that the output
+    also plays (recall), and of those the output plays that the reference plays (precision).
+    Order is ignored (``sequence_similarity`` judges order).
+``ratio`` / ``ratio_error``
+    Output length / raw length, and its absolute difference from the target ratio.
+``n_seams`` / ``seam_discontinuity``
+    Seams (places where playback jumps in the raw) and their mean discontinuity, ``1 - `` the mean
+    per-seam score of ``seam_quality`` (spectral and loudness jump beyond the raw's own change,
+    beat and bar phase): 0 = seamless. Not defined for a mel-only output (no seams to inspect).
+``repetition_rate``
+    The fraction of output frames that replay a raw beat more often than ``max_uses`` allows.
+``seconds`` / ``x_real_time``
+    Wall time of the edit itself (analysis is cached and shared; scoring not included; each
+    paradigm first edits the first recording once untimed, so loading its model is not counted),
+    and the raw duration divided by it.
+
+For a mel-only output (``supervised``) the pointers are the reward's estimate (each output beat
+matched to the most similar raw beat), so its cut and coverage figures are estimates too.
+
+Files written into the output folder: ``results.csv`` (one row per paradigm and recording),
+``summary.csv`` and ``benchmark.md`` (mean per paradigm), ``benchmark.json`` (everything, with
+the command's settings), ``components.png`` (mean reward components per paradigm) and
+``per_sample.png`` (each paradigm's reward against the retarget editor's, per recording).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from editor_env.errors import MusicEditError
+from editor_env.io import atomic_path, atomic_write_text
+from editor_env.params import DEFAULT_PARAMS, AudioParams
+from editor_env.reward import COMPONENTS
+
+METRICS: tuple[str, ...] = (
+    "reward",
+    "cut_f",
+    "frame_recall",
+    "frame_precision",
+    "ratio",
+    "ratio_error",
+    "n_seams",
+    "seam_discontinuity",
+    "repetition_rate",
+    "seconds",
+    "x_real_time",
+)
+"""The per-recording figures (module docstring), then the reward components."""
+
+
+@dataclasses.dataclass
+class BenchmarkResult:
+    """Rows of a benchmark run.
+
+    :param rows: one dict per (paradigm, recording): ``paradigm``, ``sample``, :data:`METRICS` and the
+        reward components (NaN where a figure is not defined), or ``error`` when the edit failed.
+    :param paradigms: the paradigms in the order asked for.
+    :param target_ratio: the requested output / raw length.
+    """
+
+    rows: list[dict[str, Any]]
+    paradigms: list[str]
+    target_ratio: float
+    settings: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def summary(self) -> list[dict[str, Any]]:
+        """Mean of every figure per paradigm over the recordings it edited; ``failed`` counts the rest."""
+        out = []
+        for name in self.paradigms:
+            rows = [r for r in self.rows if r["paradigm"] == name]
+            done = [r for r in rows if not r.get("error")]
+            entry: dict[str, Any] = {"paradigm": name, "samples": len(done), "failed": len(rows) - len(done)}
+            for key in (*METRICS, *COMPONENTS):
+                values = [r[key] for r in done if not _missing(r.get(key))]
+                entry[key] = float(np.mean(values)) if values else float("nan")
+            out.append(entry)
+        return out
+
+
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _coverage(out_pointers: np.ndarray, ref_pointers: np.ndarray | None) -> tuple[float, float]:
+    if ref_pointers is None:
+        return float("nan"), float("nan")
+    out_frames, ref_frames = np.unique(out_pointers[out_pointers >= 0]), np.unique(ref_pointers[ref_pointers >= 0])
+    common = np.intersect1d(out_frames, ref_frames, assume_unique=True).size
+    recall = common / ref_frames.size if ref_frames.size else float("nan")
+    precision = common / out_frames.size if out_frames.size else 0.0
+    return float(recall), float(precision)
+
+
+def score_edit(scorer, output, *, target_ratio: float, seconds: float, raw_duration_s: float) -> dict[str, Any]:
+    """The benchmark's figures (:data:`METRICS` and the components) of one edit of one recording."""
+    result = scorer.score(output)
+    details = result.details
+    recall, precision = _coverage(scorer.output_pointers(output), scorer.reference_pointers)
+    seam_scores = details.get("seam_scores")
+    row: dict[str, Any] = {
+        "reward": result.total,
+        "cut_f": result.components.get("cut_f_measure", float("nan")),
+        "frame_recall": recall,
+        "frame_precision": precision,
+        "ratio": float(details["ratio"]),
+        "ratio_error": abs(float(details["ratio"]) - target_ratio),
+        "n_seams": float(details["n_seams"]) if "n_seams" in details else float("nan"),
+        "seam_discontinuity": (
+            float(1.0 - np.mean(seam_scores))
+            if seam_scores is not None and len(seam_scores)
+            else (0.0 if details.get("n_seams") == 0 else float("nan"))
+        ),
+        "repetition_rate": float(details.get("repeated_fraction", float("nan"))),
+        "seconds": seconds,
+        "x_real_time": raw_duration_s / max(seconds, 1e-9),
+    }
+    row.update({c: result.components.get(c, float("nan")) for c in COMPONENTS})
+    return row
+
+
+def run_benchmark(
+    data_dir: str | os.PathLike,
+    paradigms: list[str],
+    *,
+    checkpoints: dict[str, str] | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    samples: list[str] | None = None,
+    target_ratio: float = 0.67,
+    device: str = "auto",
+    reward_config=None,
+    params: AudioParams = DEFAULT_PARAMS,
+    progress: bool = True,
+) -> BenchmarkResult:
+    """Edit every recording of ``data_dir`` with every paradigm and score the edits.
+
+    :param paradigms: names from :data:`editor_env.paradigms.PARADIGMS`.
+    :param checkpoints: ``{paradigm: checkpoint}`` for the learned paradigms.
+    :param samples: only these recordings (default: all of the data set).
+    :raises MusicEditError: an unknown paradigm, a learned paradigm without its checkpoint, or a data
+        set without recordings. A paradigm that fails on one recording is recorded as an error row
+        (named in the report); the others go on.
+    """
+    from tqdm import tqdm
+
+    from editor_env.audio import audio_extent
+    from editor_env.paradigms import EditRequest, check_checkpoint, run_paradigm
+    from editor_env.reward import RewardConfig, Scorer
+    from editor_env.tasks import load_tasks
+
+    checkpoints = dict(checkpoints or {})
+    if not paradigms:
+        raise MusicEditError("The benchmark needs at least one paradigm (--paradigms retarget,bc_ppo,...).")
+    unknown = set(checkpoints) - set(paradigms)
+    if unknown:
+        raise MusicEditError(f"--checkpoint given for {sorted(unknown)}, which are not in --paradigms {paradigms}.")
+    for name in paradigms:
+        check_checkpoint(name, checkpoints.get(name))
+    reward_config = reward_config or RewardConfig(target_ratio=target_ratio)
+    tasks = load_tasks(data_dir, cache_dir, samples=samples, params=params)
+    if not tasks:
+        raise MusicEditError(f"No recordings in {data_dir}/input: nothing to benchmark.")
+    rows: list[dict[str, Any]] = []
+    warmed: set[str] = set()
+    bar = tqdm(total=len(tasks) * len(paradigms), desc="benchmark", unit="edit", disable=not progress)
+    for task in tasks:
+        sample_rate, raw_length = audio_extent(task.raw_path)
+        scorer = Scorer(task.analysis, task.reference, reward_config, params)
+        for name in paradigms:
+            bar.set_postfix_str(f"{name} {task.name}")
+            request = EditRequest(
+                task.analysis,
+                sample_rate,
+                raw_length,
+                raw_path=task.raw_path,
+                name=task.name,
+                target_ratio=target_ratio,
+                checkpoint=checkpoints.get(name),
+                device=device,
+                params=params,
+            )
+            row: dict[str, Any] = {"paradigm": name, "sample": task.name, "error": ""}
+            try:
+                if name not in warmed:  # the first call loads the model (and compiles): not timed
+                    warmed.add(name)
+                    run_paradigm(name, request)
+                started = time.perf_counter()
+                output = run_paradigm(name, request)
+                seconds = time.perf_counter() - started
+                row.update(
+                    score_edit(
+                        scorer,
+                        output,
+                        target_ratio=target_ratio,
+                        seconds=seconds,
+                        raw_duration_s=raw_length / sample_rate,
+                    )
+                )
+            except MusicEditError as exc:
+                row["error"] = str(exc)
+            rows.append(row)
+            bar.update()
+    bar.close()
+    settings = {
+        "data_dir": str(data_dir),
+        "paradigms": list(paradigms),
+        "checkpoints": checkpoints,
+        "samples": [t.name for t in tasks],
+        "with_reference": sum(t.reference is not None for t in tasks),
+        "target_ratio": target_ratio,
+        "reward_config": reward_config.to_dict(),
+        "params_hash": params.hash(),
+    }
+    return BenchmarkResult(rows, list(paradigms), target_ratio, settings)
+
+
+def _fmt(value, digits: int = 3) -> str:
+    return "n/a" if _missing(value) else f"{value:.{digits}f}"
+
+
+def markdown_table(result: BenchmarkResult) -> str:
+    """The summary as a Markdown table (one row per paradigm, best reward in bold)."""
+    summary = result.summary()
+    best = max((s["reward"] for s in summary if not _missing(s["reward"])), default=None)
+    head = (
+        "| paradigm | recordings | reward | cut F (1 beat) | frame recall / precision | ratio (error) | seams | "
+        "seam discontinuity | repetition | x real time |"
+    )
+    lines = [head, "|---" * (head.count("|") - 1) + "|"]
+    for s in summary:
+        reward = _fmt(s["reward"])
+        if best is not None and not _missing(s["reward"]) and s["reward"] == best:
+            reward = f"**{reward}**"
+        failed = f" ({s['failed']} failed)" if s["failed"] else ""
+        lines.append(
+            f"| {s['paradigm']} | {s['samples']}{failed} | {reward} | {_fmt(s['cut_f'])} | "
+            f"{_fmt(s['frame_recall'])} / {_fmt(s['frame_precision'])} | {_fmt(s['ratio'])} ({_fmt(s['ratio_error'])}) | "
+            f"{_fmt(s['n_seams'], 1)} | {_fmt(s['seam_discontinuity'])} | {_fmt(s['repetition_rate'])} | "
+            f"{_fmt(s['x_real_time'], 0)} |"
+        )
+    lines += ["", "Reward components (mean):", ""]
+    lines.append("| paradigm | " + " | ".join(COMPONENTS) + " |")
+    lines.append("|---" * (len(COMPONENTS) + 1) + "|")
+    for s in summary:
+        lines.append(f"| {s['paradigm']} | " + " | ".join(_fmt(s[c]) for c in COMPONENTS) + " |")
+    errors = [r for r in result.rows if r.get("error")]
+    if errors:
+        lines += ["", "Failed edits:", ""] + [f"- {r['paradigm']} on {r['sample']}: {r['error']}" for r in errors]
+    return "\n".join(lines)
+
+
+def _write_csv(path: Path, rows: list[dict[str, Any]], fields: list[str]) -> None:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields, extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: ("" if _missing(row.get(k)) else row.get(k)) for k in fields})
+
+
+def plot_benchmark(result: BenchmarkResult, out_dir: Path) -> list[Path]:
+    """``components.png`` (grouped bars of the mean components per paradigm) and ``per_sample.png``
+    (each paradigm's reward against the retarget editor's on the same recording)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    summary = result.summary()
+    names = [s["paradigm"] for s in summary]
+    components = [c for c in ("reward", *COMPONENTS) if any(not _missing(s[c]) for s in summary)]
+    colours = {name: f"C{i}" for i, name in enumerate(names)}  # the same colour per paradigm in both plots
+    fig, ax = plt.subplots(figsize=(2.0 + 1.2 * len(components), 4))
+    width = 0.8 / max(len(names), 1)
+    x = np.arange(len(components))
+    for i, s in enumerate(summary):
+        values = [0.0 if _missing(s[c]) else s[c] for c in components]
+        ax.bar(x + (i - (len(names) - 1) / 2) * width, values, width, label=s["paradigm"], color=colours[s["paradigm"]])
+    ax.set_xticks(x, components, rotation=30, ha="right")
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("mean over recordings (1 = best)")
+    ax.set_title("Common reward and its components per paradigm")
+    ax.legend(fontsize=8, ncol=min(len(names), 5))
+    fig.tight_layout()
+    paths = [out_dir / "components.png"]
+    with atomic_path(paths[0]) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+
+    by_sample = {(r["paradigm"], r["sample"]): r.get("reward") for r in result.rows if not r.get("error")}
+    samples = sorted({r["sample"] for r in result.rows})
+    base = "retarget" if "retarget" in names else names[0]
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    for name in names:
+        if name == base:
+            continue
+        pts = [(by_sample.get((base, s)), by_sample.get((name, s))) for s in samples]
+        pts = [(a, b) for a, b in pts if a is not None and b is not None]
+        if pts:
+            ax.scatter(*zip(*pts), label=name, s=25, color=colours[name])
+    ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")
+    ax.set_xlim(0, 1), ax.set_ylim(0, 1)
+    ax.set_xlabel(f"{base} reward")
+    ax.set_ylabel("paradigm reward")
+    ax.set_title("Per recording: above the diagonal beats " + base)
+    if len(names) > 1:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    paths.append(out_dir / "per_sample.png")
+    with atomic_path(paths[1]) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+    return paths
+
+
+def write_report(result: BenchmarkResult, out_dir: str | os.PathLike, *, plots: bool = True) -> dict[str, Path]:
+    """Write ``results.csv``, ``summary.csv``, ``benchmark.md``, ``benchmark.json`` and the plots."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fields = ["paradigm", "sample", *METRICS, *COMPONENTS, "error"]
+    paths = {"results": out_dir / "results.csv", "summary": out_dir / "summary.csv"}
+    _write_csv(paths["results"], result.rows, fields)
+    _write_csv(paths["summary"], result.summary(), ["paradigm", "samples", "failed", *METRICS, *COMPONENTS])
+    paths["markdown"] = out_dir / "benchmark.md"
+    atomic_write_text(paths["markdown"], markdown_table(result) + "\n")
+    paths["json"] = out_dir / "benchmark.json"
+    clean = [{k: (None if _missing(v) else v) for k, v in row.items()} for row in result.rows]
+    summary = [{k: (None if _missing(v) else v) for k, v in row.items()} for row in result.summary()]
+    atomic_write_text(
+        paths["json"], json.dumps({"settings": result.settings, "summary": summary, "rows": clean}, indent=1)
+    )
+    if plots:
+        components, per_sample = plot_benchmark(result, out_dir)
+        paths.update(components=components, per_sample=per_sample)
+    return paths
+
+
+__all__ = [
+    "METRICS",
+    "BenchmarkResult",
+    "markdown_table",
+    "plot_benchmark",
+    "run_benchmark",
+    "score_edit",
+    "write_report",
+]

@@ -23,17 +23,17 @@ class ModelConfig:
 
     n_mels: int = 128
     """Mel bins of input and output (must equal the analysis parameters' ``n_mels``)."""
-    d_model: int = 128
+    d_model: int = 64
     """Width of both transformers."""
     n_heads: int = 4
     """Attention heads (``d_model`` must be divisible by it)."""
-    encoder_layers: int = 3
+    encoder_layers: int = 2
     """Transformer layers of the EditEncoder."""
-    decoder_layers: int = 3
+    decoder_layers: int = 2
     """Transformer layers of the MelDecoder."""
-    ff_dim: int = 256
+    ff_dim: int = 128
     """Hidden width of each transformer layer's feed-forward block."""
-    latent_dim: int = 64
+    latent_dim: int = 32
     """Width of the per-frame latent between encoder and decoder."""
     dropout: float = 0.1
     """Dropout inside the transformers (training only)."""
@@ -73,18 +73,23 @@ class TrainConfig:
     """Where latest.pt, best.pt, config.json and TensorBoard logs (tb/) go."""
     epochs: int = 30
     """Epochs to train for in all (a resumed run counts its earlier epochs)."""
-    batch_size: int = 8
-    segment_frames: int = 256
-    """Length of the training crops in output frames (256 frames is about 5.9 s); inference runs
+    batch_size: int = 16
+    segment_frames: int = 128
+    """Length of the training crops in output frames (128 frames is about 3 s); inference runs
     in overlapping windows of this length."""
-    crops_per_sample: int = 8
+    crops_per_sample: int = 32
     """Random crops drawn from each training sample per epoch."""
+    focus_fraction: float = 0.5
+    """Share of the training crops centred on a frame whose op is not COPY (seams, fades, gains:
+    a few percent of the frames, and all that the model learns beyond copying)."""
     val_fraction: float = 0.2
     """Share of the samples held out for validation (at least one when there are two or more)."""
-    learning_rate: float = 1e-3
-    warmup_steps: int = 100
+    learning_rate: float = 2e-3
+    warmup_steps: int = 50
     """Linear learning-rate warm-up over this many steps: Adam's first steps are as large as the
     learning rate whatever the gradient, which pushes the residual model away from the raw mel."""
+    lr_schedule: str = "cosine"
+    """After the warm-up: "cosine" (decays to 0 at the last step of ``epochs``) or "constant"."""
     weight_decay: float = 0.01
     grad_clip: float = 1.0
     """Clip the gradient's global norm to this (0: no clipping)."""
@@ -97,7 +102,7 @@ class TrainConfig:
     l1_weight: float = 1.0
     mse_weight: float = 1.0
     msstft_weight: float = 0.1
-    consistency_weight: float = 0.1
+    consistency_weight: float = 1.0
     feature_weight: float = 0.0
     """Weight of the optional feature loss (band energies and their temporal deltas); 0 = off."""
     msstft_fft_sizes: tuple[int, ...] = (512, 1024, 2048)
@@ -118,10 +123,14 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "segment_frames", "crops_per_sample", "msstft_window_divisor"):
             if getattr(self, name) < 1:
                 problems.append(f"{name}={getattr(self, name)!r} must be positive")
+        if not 0.0 <= self.focus_fraction <= 1.0:
+            problems.append(f"focus_fraction={self.focus_fraction!r} must lie in [0, 1]")
         if not 0.0 <= self.val_fraction < 1.0:
             problems.append(f"val_fraction={self.val_fraction!r} must lie in [0, 1)")
         if self.learning_rate <= 0:
             problems.append("learning_rate must be positive")
+        if self.lr_schedule not in ("cosine", "constant"):
+            problems.append(f"lr_schedule={self.lr_schedule!r} must be 'cosine' or 'constant'")
         if self.warmup_steps < 0:
             problems.append("warmup_steps must be >= 0")
         for name in ("weight_decay", "grad_clip", "l1_weight", "mse_weight", "msstft_weight", "consistency_weight"):

@@ -12,7 +12,8 @@ crops, AdamW steps with gradient clipping, validation on fixed tiles of the held
 atomic ``latest.pt`` and (when validation improves) ``best.pt``. Before the first epoch the
 untrained model is validated too (epoch 0): it reproduces the rearranged raw mel exactly, so
 epoch 0 is the "copy the raw frames" baseline that training must beat; it is saved as the first
-``best.pt``, so ``best.pt`` is never worse than copying.
+``best.pt``, so ``best.pt`` is never worse than copying. The learning rate warms up linearly and
+then follows a cosine to 0 at the last epoch (``lr_schedule``), a function of the step alone.
 
 TensorBoard (``{save_dir}/tb``): ``train/l1_loss``, ``train/msstft_loss``, ``train/mse_loss``,
 ``train/consistency_loss``, ``train/total_loss``, ``train/grad_norm`` per step; ``val/total_loss``
@@ -94,6 +95,16 @@ def evaluate(model, prepared: list, config: TrainConfig, device: str) -> dict[st
                 sums[name] = sums.get(name, 0.0) + value * n
             frames += n
     return {name: value / max(frames, 1.0) for name, value in sums.items()}
+
+
+def learning_rate(config: TrainConfig, step: int, total_steps: int) -> float:
+    """Learning rate of optimiser step ``step`` (0-based): linear warm-up over ``warmup_steps``, then
+    constant or a cosine decay to 0 at ``total_steps``."""
+    rate = config.learning_rate * min(1.0, (step + 1) / max(config.warmup_steps, 1))
+    if config.lr_schedule == "cosine" and total_steps > config.warmup_steps:
+        progress = min(max(step - config.warmup_steps, 0) / (total_steps - config.warmup_steps), 1.0)
+        rate *= 0.5 * (1.0 + math.cos(math.pi * progress))
+    return rate
 
 
 def _payload(model, optimizer, config, params, epoch, global_step, best_val, history) -> dict[str, Any]:
@@ -220,8 +231,11 @@ def train(
         for epoch in range(start_epoch + 1, config.epochs + 1):
             t0 = time.perf_counter()
             rng = np.random.default_rng([config.seed, epoch])
-            crops = random_crops(train_p, config.crops_per_sample, config.segment_frames, rng)
+            crops = random_crops(
+                train_p, config.crops_per_sample, config.segment_frames, rng, focus_fraction=config.focus_fraction
+            )
             n_batches = math.ceil(len(crops) / config.batch_size)
+            total_steps = n_batches * config.epochs
             model.train()
             train_sum = 0.0
             bar = tqdm(range(n_batches), desc=f"epoch {epoch}/{config.epochs}", unit="batch", disable=not progress)
@@ -237,8 +251,8 @@ def train(
                         f"The training loss became {parts['total_loss']} at epoch {epoch}, step {global_step}: "
                         "lower learning_rate or set grad_clip."
                     )
-                for group in optimizer.param_groups:  # linear warm-up, a function of the step (resume-safe)
-                    group["lr"] = config.learning_rate * min(1.0, (global_step + 1) / max(config.warmup_steps, 1))
+                for group in optimizer.param_groups:  # a function of the step alone, so resume-safe
+                    group["lr"] = learning_rate(config, global_step, total_steps)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 grad_norm = th.nn.utils.clip_grad_norm_(

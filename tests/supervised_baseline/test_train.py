@@ -82,10 +82,13 @@ def test_resume_continues_the_epoch_counter_and_matches_an_uninterrupted_run(tmp
     from supervised_baseline.trainer import train
 
     samples = [fade_sample("a", 0), fade_sample("b", 1)]
-    straight = train(tiny_config(tmp_path / "one", epochs=3), samples=samples, progress=False, log=quiet)
-    train(tiny_config(tmp_path / "two", epochs=2), samples=samples, progress=False, log=quiet)
+    # a constant rate: a cosine schedule depends on the planned epochs, which resuming changes here
+    straight = train(
+        tiny_config(tmp_path / "one", epochs=3, lr_schedule="constant"), samples=samples, progress=False, log=quiet
+    )
+    train(tiny_config(tmp_path / "two", epochs=2, lr_schedule="constant"), samples=samples, progress=False, log=quiet)
     resumed = train(
-        tiny_config(tmp_path / "two", epochs=3),
+        tiny_config(tmp_path / "two", epochs=3, lr_schedule="constant"),
         samples=samples,
         resume=tmp_path / "two" / "model" / "latest.pt",
         progress=False,
@@ -150,3 +153,15 @@ def test_config_json_round_trip_and_unknown_fields(tmp_path):
         TrainConfig.from_json(bad)
     with pytest.raises(SupervisedError, match="batch_size"):
         TrainConfig(batch_size=0).check()
+
+
+def test_learning_rate_warms_up_then_follows_a_cosine_to_zero():
+    from supervised_baseline.trainer import learning_rate
+
+    config = TrainConfig(learning_rate=1.0, warmup_steps=10, lr_schedule="cosine")
+    assert learning_rate(config, 0, 110) == pytest.approx(0.1)
+    assert learning_rate(config, 9, 110) == pytest.approx(1.0)
+    assert learning_rate(config, 60, 110) == pytest.approx(0.5)
+    assert learning_rate(config, 110, 110) == pytest.approx(0.0)
+    constant = TrainConfig(learning_rate=1.0, warmup_steps=0, lr_schedule="constant")
+    assert learning_rate(constant, 0, 110) == learning_rate(constant, 109, 110) == 1.0

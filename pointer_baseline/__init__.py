@@ -18,6 +18,8 @@ _LAZY = {
     "load_sample": "pointer_baseline.data",
     "discover_samples": "pointer_baseline.data",
     "step_targets": "pointer_baseline.data",
+    "model_inputs": "pointer_baseline.data",
+    "beat_frame_features": "pointer_baseline.data",
     "save_checkpoint": "pointer_baseline.checkpoint",
     "read_checkpoint": "pointer_baseline.checkpoint",
     "load_model": "pointer_baseline.checkpoint",

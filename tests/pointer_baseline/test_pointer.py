@@ -42,6 +42,13 @@ def test_import_is_lazy():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+def test_every_public_name_resolves():
+    import pointer_baseline
+
+    for name in pointer_baseline.__all__:
+        assert getattr(pointer_baseline, name) is not None, name
+
+
 # -- linear attention -------------------------------------------------------------------------
 @pytest.mark.parametrize("t", [1, 7, 50])
 def test_linear_attention_equals_naive(t):

@@ -88,8 +88,9 @@ class TrainConfig:
     warmup_steps: int = 50
     """Linear learning-rate warm-up over this many steps: Adam's first steps are as large as the
     learning rate whatever the gradient, which pushes the residual model away from the raw mel."""
-    lr_schedule: str = "cosine"
-    """After the warm-up: "cosine" (decays to 0 at the last step of ``epochs``) or "constant"."""
+    lr_schedule: str = "constant"
+    """After the warm-up: "constant", or "cosine" (decays to 0 at the last step of ``epochs``;
+    on the 30-pair synthetic check it did no better: scripts/eval_supervised.py)."""
     weight_decay: float = 0.01
     grad_clip: float = 1.0
     """Clip the gradient's global norm to this (0: no clipping)."""

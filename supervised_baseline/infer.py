@@ -180,6 +180,7 @@ def supervised_edit(
     checkpoint: str | os.PathLike,
     *,
     target_ratio: float | None = None,
+    slack_s: float | None = None,
     retarget_config=None,
     device: str = "auto",
     n_iter: int = 32,
@@ -191,6 +192,7 @@ def supervised_edit(
 
     :param checkpoint: ``best.pt`` / ``latest.pt`` from :mod:`supervised_baseline.trainer`.
     :param target_ratio: the retarget editor's target length ratio (default its config's, 0.67).
+    :param slack_s: the retarget editor's allowed miss of the target, seconds (default its config's).
     :param retarget_config: a :class:`~editor_env.retarget.RetargetConfig` for the labels.
     :param audio: also reconstruct audio by Griffin-Lim (lossy; the slow part on long files).
     :param analysis: the raw's :class:`~editor_env.features.Analysis`, if already computed.
@@ -210,6 +212,8 @@ def supervised_edit(
     config = retarget_config if retarget_config is not None else RetargetConfig()
     if target_ratio is not None:
         config = dataclasses.replace(config, target_ratio=float(target_ratio))
+    if slack_s is not None:
+        config = dataclasses.replace(config, slack_s=float(slack_s))
     edl = retarget(analysis, sample_rate=raw.sample_rate, raw_length=raw.n_samples, config=config)
     pointers = np.minimum(edl.to_pointers(params), analysis.mel.shape[1] - 1)
     ops = ops_from_edl(edl, params)

@@ -13,7 +13,8 @@ atomic ``latest.pt`` and (when validation improves) ``best.pt``. Before the firs
 untrained model is validated too (epoch 0): it reproduces the rearranged raw mel exactly, so
 epoch 0 is the "copy the raw frames" baseline that training must beat; it is saved as the first
 ``best.pt``, so ``best.pt`` is never worse than copying. The learning rate warms up linearly and
-then follows a cosine to 0 at the last epoch (``lr_schedule``), a function of the step alone.
+then stays constant or follows a cosine to 0 at the last epoch (``lr_schedule``), a function of
+the step alone.
 
 TensorBoard (``{save_dir}/tb``): ``train/l1_loss``, ``train/msstft_loss``, ``train/mse_loss``,
 ``train/consistency_loss``, ``train/total_loss``, ``train/grad_norm`` per step; ``val/total_loss``

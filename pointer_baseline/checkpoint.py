@@ -10,7 +10,7 @@ A checkpoint is a ``torch.save`` dict of plain values and tensors (loaded with
     state_dict     the weights
     optimizer      the optimizer state (trainer checkpoints)
     epoch, step    completed epochs and optimizer steps
-    best_val_loss  best validation loss so far
+    best_val_score best val/free_within5 so far (the best.pt criterion)
     rng            random states (torch, numpy) so a resumed run continues the same sequence
     metrics        the last validation metrics
 """

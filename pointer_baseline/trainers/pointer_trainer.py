@@ -19,8 +19,11 @@ start / end labels), ``train/loss``,
 ``train/grad_norm`` (before clipping), ``val/loss``, ``val/delta_accuracy`` (the share of output
 frames whose next pointer the model gets exactly right from the true history: the use_jump
 decision plus the delta, or the jump bucket and landing frame), ``val/use_jump_accuracy``,
-``val/stop_accuracy``. ``latest.pt`` is written after every epoch, ``best.pt`` when the validation
-loss improves, both atomically; ``--resume latest.pt`` continues with the same epoch and step
+``val/stop_accuracy``, and free-running figures (greedy decoding until stop on the validation
+recordings, frame ``i`` against frame ``i`` of the reference): ``val/free_exact``,
+``val/free_within5``, ``val/free_length_error``. ``latest.pt`` is written after every epoch, ``best.pt``
+when ``val/free_within5`` improves (the teacher-forced loss is a poor guide: it keeps rising from
+overconfident jump buckets while the decoded edits still improve), both atomically; ``--resume latest.pt`` continues with the same epoch and step
 counters and random states.
 """
 
@@ -284,6 +287,8 @@ def evaluate(model, samples: list, config: PointerTrainConfig, device: str) -> d
     cfg = model.config
     correct = frames = jump_ok = stop_ok = steps_all = 0
     stop_pred = stop_true_pos = 0
+    free_exact = free_within5 = 0
+    length_errors = []
     loss_sum, loss_n = 0.0, 0
     model.eval()
     for sample in samples:
@@ -300,6 +305,11 @@ def evaluate(model, samples: list, config: PointerTrainConfig, device: str) -> d
         steps_all += targets.n_steps
         stop_pred += int(pred["stop"].sum())
         stop_true_pos += int((pred["stop"] & (targets.stop == 1)).sum())
+        decoded, _ = model.decode(mel)
+        n = min(decoded.size, m)
+        free_exact += int((decoded[:n] == sample.pointers[:n]).sum())
+        free_within5 += int((np.abs(decoded[:n] - sample.pointers[:n]) <= 5).sum())
+        length_errors.append(abs(decoded.size - m))
         with th.no_grad():
             rng = np.random.default_rng(0)
             sel = select_steps(targets, config.event_context, config.random_steps, rng)
@@ -315,6 +325,9 @@ def evaluate(model, samples: list, config: PointerTrainConfig, device: str) -> d
         "stop_accuracy": stop_ok / max(steps_all, 1),
         "stop_precision": stop_true_pos / stop_pred if stop_pred else float("nan"),
         "loss": loss_sum / max(loss_n, 1),
+        "free_exact": free_exact / max(frames, 1),
+        "free_within5": free_within5 / max(frames, 1),
+        "free_length_error": float(np.mean(length_errors)) if length_errors else float("nan"),
     }
 
 
@@ -330,7 +343,8 @@ class TrainResult:
     """Completed epochs (counting a resumed run's earlier ones)."""
     step: int
     """Optimizer steps in all."""
-    best_val_loss: float
+    best_score: float
+    """Best ``val/free_within5`` (the ``best.pt`` criterion)."""
     metrics: dict[str, float]
     """The last validation metrics."""
     train_samples: list[str]
@@ -348,7 +362,7 @@ def _lr_factor(step: int, config: PointerTrainConfig, steps_per_epoch: int) -> f
 
 def train(config: PointerTrainConfig, *, resume: str | None = None) -> TrainResult:
     """Run one training; returns its counters and last metrics. Writes ``{save_dir}/config.json``,
-    ``latest.pt`` (every epoch), ``best.pt`` (best validation loss) and ``tb/``."""
+    ``latest.pt`` (every epoch), ``best.pt`` (best ``val/free_within5``) and ``tb/``."""
     import torch as th
     from torch.utils.tensorboard import SummaryWriter
     from tqdm.auto import tqdm
@@ -396,7 +410,7 @@ def train(config: PointerTrainConfig, *, resume: str | None = None) -> TrainResu
     model = PointerNetwork(cfg).to(device)
     optimizer = th.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     rng = np.random.default_rng(config.seed)
-    epoch, step, best = 0, 0, float("inf")
+    epoch, step, best = 0, 0, -float("inf")
     metrics: dict[str, float] = {}
     if resume:
         payload = read_checkpoint(resume)
@@ -405,7 +419,7 @@ def train(config: PointerTrainConfig, *, resume: str | None = None) -> TrainResu
             raise PointerError(f"{resume} holds no optimizer state: resume from a latest.pt written by the trainer.")
         optimizer.load_state_dict(payload["optimizer"])
         epoch, step = int(payload["epoch"]), int(payload["step"])
-        best = float(payload.get("best_val_loss", float("inf")))
+        best = float(payload.get("best_val_score", -float("inf")))
         metrics = dict(payload.get("metrics", {}))
         states = payload.get("rng", {})
         if "numpy" in states:
@@ -430,7 +444,7 @@ def train(config: PointerTrainConfig, *, resume: str | None = None) -> TrainResu
             optimizer=optimizer.state_dict(),
             epoch=epoch,
             step=step,
-            best_val_loss=best,
+            best_val_score=best,
             metrics=metrics,
             rng={"numpy": json.dumps(rng.bit_generator.state), "torch": th.get_rng_state()},
             train_samples=train_names,
@@ -491,15 +505,16 @@ def train(config: PointerTrainConfig, *, resume: str | None = None) -> TrainResu
                 if not math.isnan(v):
                     writer.add_scalar(f"val/{k}", v, step)
             writer.flush()
-            improved = metrics["loss"] < best
+            improved = metrics["free_within5"] > best
             if improved:
-                best = metrics["loss"]
+                best = metrics["free_within5"]
             checkpoint(save_dir / "latest.pt")
             if improved:
                 checkpoint(save_dir / "best.pt")
             if config.progress:
                 print(
-                    f"epoch {epoch}: val loss {metrics['loss']:.4f}, delta accuracy {metrics['delta_accuracy']:.4f}"
+                    f"epoch {epoch}: val loss {metrics['loss']:.4f}, delta accuracy {metrics['delta_accuracy']:.4f}, "
+                    f"free-running within 5 {metrics['free_within5']:.4f}"
                     f"{' (best)' if improved else ''}",
                     flush=True,
                 )
@@ -550,8 +565,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"pointer_trainer: error: {exc}", file=sys.stderr)
         return 2
     print(
-        f"Done: {result.epoch} epoch(s), {result.step} step(s) in {result.seconds:.0f} s; best val loss "
-        f"{result.best_val_loss:.4f}; checkpoints in {result.save_dir}"
+        f"Done: {result.epoch} epoch(s), {result.step} step(s) in {result.seconds:.0f} s; best val/free_within5 "
+        f"{result.best_score:.4f}; checkpoints in {result.save_dir}"
     )
     return 0
 

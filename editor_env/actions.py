@@ -157,6 +157,10 @@ class EditorState:
     """Most beats the output may hold (loops must not grow it without bound)."""
     jump_backs_left: int
     """JUMP_BACKs still allowed in this episode (prevents endless replay)."""
+    min_output_beats: int = 0
+    """Fewest beats the output must end with (the lower end of the target length window): once no
+    JUMP_BACK is left, a drop (CUT, SKIP) may not leave too little raw ahead to reach it. While one
+    is left, material behind the cursor can still be replayed, so no drop makes the floor unreachable."""
 
 
 def _category(spec: ActionSpec) -> int:
@@ -176,7 +180,9 @@ def validity_table(state: EditorState) -> np.ndarray:
     output budget left): JUMP_BACK needs ``n <= cursor`` and a jump-back left; REPEAT_PREV
     needs ``n <=`` the last output span and room; SWAP_NEXT needs ``2n`` remaining and room;
     LOOP needs ``n`` remaining and room for two plays; other keeping types need ``n``
-    remaining and room; CUT and SKIP need ``n`` remaining. Nothing is valid at the end.
+    remaining and room; CUT and SKIP need ``n`` remaining and, when no jump-back is left, enough
+    raw after the drop to reach ``min_output_beats`` if all of it were kept. Nothing is valid at
+    the end.
     """
     remaining = state.n_beats - state.cursor
     if remaining <= 0:
@@ -190,7 +196,7 @@ def validity_table(state: EditorState) -> np.ndarray:
             min(remaining, room) / 2,
             min(remaining, room / 2),
             min(remaining, room),
-            remaining,
+            remaining - (max(state.min_output_beats - state.output_beats, 0) if state.jump_backs_left <= 0 else 0),
         ]
     )
     return SIZE_BEATS[None, :] <= limits[_CATEGORY][:, None]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import dataclasses
 import os
 from typing import Any
 
@@ -26,6 +27,13 @@ from editor_env.state import CONTEXT_BEATS, OBS_CLIP, RECENT_ACTIONS, Observatio
 from editor_env.tasks import EditingTask, load_tasks
 
 _SIZE_INDEX = {int(beats): i for i, beats in enumerate(SIZE_BEATS)}
+
+
+def _check_target_ratio(target_ratio: float) -> None:
+    if not 0.05 <= target_ratio <= 2.0:
+        from editor_env.errors import MusicEditError
+
+        raise MusicEditError(f"target_ratio={target_ratio!r} makes no sense; use a value in [0.05, 2] (default 0.67).")
 
 
 class MusicEditEnv(gym.Env):
@@ -70,8 +78,18 @@ class MusicEditEnv(gym.Env):
     ## Arguments
 
     ``gym.make("MusicEdit-v0", data_dir=None, cache_dir=None, samples=None, target_ratio=0.67,
-    shaping_weight=0.5, end_weight=1.0, invalid_action_penalty=0.05, render_mode=None)``.
+    ratio_slack=None, length_window=True, shaping_weight=0.5, end_weight=1.0,
+    invalid_action_penalty=0.05, render_mode=None)``.
     With ``data_dir=None`` the embedded default data set is used.
+
+    The target length is obeyed by construction: with ``length_window`` (the default) the output
+    may hold at most ``(target_ratio + ratio_slack) * n_beats`` beats (keeping actions beyond it
+    are masked) and a drop (CUT, SKIP) is masked when the raw left after it could no longer
+    bring the output to ``(target_ratio - ratio_slack) * n_beats``; ``ratio_slack`` defaults to
+    the reward's ``ratio_slack`` (0.05). ``reset(options={"target_ratio": r})`` sets the target of
+    one episode (the observation's ``target_ratio`` shows it; the end reward scores against it).
+    Without ``length_window`` the output may grow to ``output_budget_factor * n_beats`` and the
+    length is left to the agent (and the reward).
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 4}
@@ -89,6 +107,8 @@ class MusicEditEnv(gym.Env):
         invalid_action_penalty: float = 0.05,
         output_budget_factor: float = 1.25,
         max_steps_factor: float = 2.0,
+        length_window: bool = True,
+        ratio_slack: float | None = None,
         reward_config: Any = None,
         context_beats: int = CONTEXT_BEATS,
         params: AudioParams = DEFAULT_PARAMS,
@@ -101,10 +121,7 @@ class MusicEditEnv(gym.Env):
             raise MusicEditError(
                 f"render_mode={render_mode!r}; MusicEdit-v0 supports {self.metadata['render_modes']} or None."
             )
-        if not 0.05 <= target_ratio <= 2.0:
-            raise MusicEditError(
-                f"target_ratio={target_ratio!r} makes no sense; use a value in [0.05, 2] (default 0.67)."
-            )
+        _check_target_ratio(target_ratio)
         self.tasks = tasks if tasks is not None else load_tasks(data_dir, cache_dir, samples=samples, params=params)
         if not self.tasks:
             raise MusicEditError("MusicEdit-v0 needs at least one task (recording) to edit.")
@@ -115,6 +132,11 @@ class MusicEditEnv(gym.Env):
         self.output_budget_factor = output_budget_factor
         self.max_steps_factor = max_steps_factor
         self.reward_config = reward_config if reward_config is not None else RewardConfig(target_ratio=target_ratio)
+        self.length_window = length_window
+        self.ratio_slack = self.reward_config.ratio_slack if ratio_slack is None else float(ratio_slack)
+        if not 0.0 <= self.ratio_slack < 1.0:
+            raise MusicEditError(f"ratio_slack={ratio_slack!r} must lie in [0, 1) (a fraction of the raw length).")
+        self._episode_target = target_ratio
         self.context_beats = context_beats
         self.params = params
         self.render_mode = render_mode
@@ -141,6 +163,8 @@ class MusicEditEnv(gym.Env):
             task = by_name[options["sample"]]
         else:
             task = self.tasks[int(self.np_random.integers(len(self.tasks)))]
+        self._episode_target = float(options.get("target_ratio", self.target_ratio))
+        _check_target_ratio(self._episode_target)
         self._start(task)
         return self._observe(), self._info()
 
@@ -161,7 +185,12 @@ class MusicEditEnv(gym.Env):
         self._output_beats = 0
         self._last_span = 0
         self._jump_backs_left = max(2, self._n_beats // 32)
-        self._budget = int(np.ceil(self.output_budget_factor * self._n_beats))
+        if self.length_window:
+            self._budget = max(int(np.ceil((self._episode_target + self.ratio_slack) * self._n_beats)), 1)
+            self._min_output = int(np.floor(max(self._episode_target - self.ratio_slack, 0.0) * self._n_beats))
+        else:
+            self._budget = int(np.ceil(self.output_budget_factor * self._n_beats))
+            self._min_output = 0
         self._max_steps = int(self.max_steps_factor * self._n_beats) + 16
         self._steps = 0
         self._recent = collections.deque([0] * RECENT_ACTIONS, maxlen=RECENT_ACTIONS)
@@ -201,7 +230,13 @@ class MusicEditEnv(gym.Env):
     def editor_state(self) -> EditorState:
         """What action validity depends on now (cursor, lengths, budget); see :mod:`editor_env.actions`."""
         return EditorState(
-            self._cursor, self._n_beats, self._output_beats, self._last_span, self._budget, self._jump_backs_left
+            self._cursor,
+            self._n_beats,
+            self._output_beats,
+            self._last_span,
+            self._budget,
+            self._jump_backs_left,
+            self._min_output,
         )
 
     @property
@@ -342,10 +377,14 @@ class MusicEditEnv(gym.Env):
         from editor_env.reward import Scorer
 
         task = self._task
-        if id(task) not in self._scorers:
-            self._scorers[id(task)] = Scorer(task.analysis, task.reference, self.reward_config, self.params)
+        key = (id(task), self._episode_target)
+        if key not in self._scorers:
+            config = self.reward_config
+            if config.target_ratio != self._episode_target:
+                config = dataclasses.replace(config, target_ratio=self._episode_target)
+            self._scorers[key] = Scorer(task.analysis, task.reference, config, self.params)
         edl = self.edit_list()
-        result = self._scorers[id(task)].score(edl)
+        result = self._scorers[key].score(edl)
         self._result = {
             "edl": edl,
             "reward_total": result.total,
@@ -354,15 +393,20 @@ class MusicEditEnv(gym.Env):
         }
         return self.end_weight * result.total
 
+    @property
+    def episode_target_ratio(self) -> float:
+        """The target output / raw length of the current episode."""
+        return self._episode_target
+
     def _observe(self) -> np.ndarray:
         n = max(self._n_beats, 1)
         passed = max(self._cursor, 1)
         globals_ = [
             self._cursor / n,
             self._output_beats / n,
-            min(self._output_beats / (self.target_ratio * n), OBS_CLIP),
+            min(self._output_beats / (self._episode_target * n), OBS_CLIP),
             1.0 - self._cursor / n,
-            self.target_ratio,
+            self._episode_target,
             min(self._output_beats / passed, 4.0),
             min(self._beats_since_seam / 16.0, 1.0),
             min(self._n_seams / 32.0, 1.0),

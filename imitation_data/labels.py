@@ -637,7 +637,9 @@ def infer_labels(
         ``FADE``/``GAIN`` frames give effect labels (when no ``edl`` is given).
     :param edl: optional EDL that made ``pointers``: exact effects (fades, gain, EQ, speed ...).
     :param gain_db: gain of ``GAIN`` op frames, per frame or one value (default -3 dB).
-    :param env_kwargs: :class:`MusicEditEnv` settings (budget, allowances) the labels must obey.
+    :param env_kwargs: :class:`MusicEditEnv` settings (budget, allowances) the labels must obey. Unless
+        it says otherwise, ``target_ratio`` is the edit's own length (its beats / the raw's), so the
+        demonstrations show the agent an edit of the length it was asked for.
     :param max_reorder_beats: longest play-order suffix made with REORDER when a replay with
         JUMP_BACK would also do.
     :param collect_observations: also keep the env observations (for :mod:`.transitions`).
@@ -668,8 +670,11 @@ def infer_labels(
         )
     runs = play_runs(pointers, analysis.beats.frames(params), n_raw_frames, frame_labels, usable)
     env_kwargs = dict(env_kwargs or {})
-    env = MusicEditEnv(tasks=[task], params=params, **env_kwargs)
     n_beats = analysis.beats.n_beats
+    if "target_ratio" not in env_kwargs:  # the edit's own length is its target (the env's length window holds it)
+        out_beats = sum(run.length for run in runs)
+        env_kwargs["target_ratio"] = float(np.clip(out_beats / max(n_beats, 1), 0.05, 2.0))
+    env = MusicEditEnv(tasks=[task], params=params, **env_kwargs)
 
     def plan(tail: list[int]) -> _Planner:
         planner = _Planner(env, task, runs, tail, collect_observations)

@@ -36,7 +36,7 @@ def assert_valid_under_masks(labels, task):
     step, and the env never repairs it."""
     from editor_env.env import MusicEditEnv
 
-    env = MusicEditEnv(tasks=[task])
+    env = MusicEditEnv(tasks=[task], **labels.env_kwargs)  # the settings the labels were made for
     env.reset(options={"task": task})
     for action, recorded in zip(labels.actions, labels.masks):
         mask = env.action_masks()

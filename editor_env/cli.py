@@ -103,7 +103,8 @@ def _add_edit(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--policy",
         default="retarget",
-        help="the editor: retarget (default, the non-learned baseline), bc, bc_ppo (alias agent) or pointer",
+        help="the editor: retarget (default, the non-learned baseline), bc, bc_ppo (alias agent), pointer or "
+        "supervised (Griffin-Lim audio, lossy)",
     )
     p.add_argument("--target-ratio", type=float, default=None, help="output / input length (default 0.67)")
     p.add_argument("--slack", type=float, default=None, help="allowed miss of the target length in seconds")

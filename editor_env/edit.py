@@ -6,9 +6,11 @@ the raw recording's own sample rate and channel count; the edit list is written 
 
 Policies (:mod:`editor_env.paradigms`): ``retarget`` (the non-learned baseline), ``bc`` / ``bc_ppo``
 (alias ``agent``: a BC or BC + PPO agent from :mod:`policies.train`, given by ``checkpoint``) and
-``pointer`` (the pointer network, copying raw frames). The supervised baseline only generates a
-mel, so its audio comes from Griffin-Lim, not from this renderer: use
-``python -m supervised_baseline.infer``.
+``pointer`` (the pointer network, copying raw frames) are rendered from the raw samples by
+:func:`editor_env.render.render`. ``supervised`` generates a mel, so its audio comes from
+Griffin-Lim (lossy, mono, at the analysis rate) and its predicted mel is written as
+``{out_stem}.mel.npy`` beside the audio; its EDL is the retarget edit whose labels it was given
+(:mod:`supervised_baseline.infer`).
 """
 
 from __future__ import annotations
@@ -21,8 +23,8 @@ from editor_env.edl import EditList
 from editor_env.errors import MusicEditError
 from editor_env.params import DEFAULT_PARAMS, AudioParams
 
-POLICIES = ("retarget", "bc", "bc_ppo", "agent", "pointer")
-"""Names accepted by :func:`edit_file`'s ``policy`` (the paradigms whose edit is an EDL)."""
+POLICIES = ("retarget", "bc", "bc_ppo", "agent", "pointer", "supervised")
+"""Names accepted by :func:`edit_file`'s ``policy``."""
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 """Output formats (soundfile picks the format from the suffix)."""
 
@@ -113,10 +115,7 @@ def edit_file(
     """
     raw_path, out_path = Path(raw_path), Path(out_path)
     if policy == "supervised":
-        raise MusicEditError(
-            "The supervised baseline generates a mel, not an edit of the raw audio: run "
-            "`python -m supervised_baseline.infer RAW --checkpoint best.pt -o OUT` (audio by Griffin-Lim)."
-        )
+        return _supervised_file(raw_path, out_path, checkpoint, target_ratio, slack_s, device, params)
     if policy not in POLICIES:
         raise MusicEditError(f"Unknown policy {policy!r}; available policies: {', '.join(POLICIES)}.")
     from editor_env.paradigms import check_checkpoint
@@ -179,5 +178,30 @@ def edit_file(
         output_duration_s=audio.shape[1] / raw.sample_rate,
         n_segments=len(edl.segments),
         policy=policy,
+        edl=edl,
+    )
+
+
+def _supervised_file(raw_path, out_path, checkpoint, target_ratio, slack_s, device, params) -> EditResult:
+    """``edit_file`` for the supervised baseline: Griffin-Lim audio, the predicted mel and the label EDL."""
+    from editor_env.audio import audio_extent
+    from editor_env.paradigms import check_checkpoint
+    from supervised_baseline.infer import edit_to_files
+
+    check_checkpoint("supervised", None if checkpoint is None else str(checkpoint))
+    paths = edit_to_files(
+        raw_path, out_path, checkpoint, target_ratio=target_ratio, slack_s=slack_s, device=device, params=params
+    )
+    raw_rate, raw_samples = audio_extent(raw_path)
+    out_rate, out_samples = audio_extent(paths["audio"])
+    edl = EditList.load(paths["edl"])
+    return EditResult(
+        input_path=Path(raw_path),
+        output_path=paths["audio"],
+        edl_path=paths["edl"],
+        input_duration_s=raw_samples / raw_rate,
+        output_duration_s=out_samples / out_rate,
+        n_segments=len(edl.segments),
+        policy="supervised",
         edl=edl,
     )

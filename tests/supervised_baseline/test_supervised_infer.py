@@ -117,3 +117,18 @@ def test_training_without_pointer_sequences_says_what_to_run(trained, tmp_path):
 def test_importing_the_package_does_not_import_torch():
     code = "import sys, supervised_baseline; supervised_baseline.TrainConfig; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_musicedit_edit_with_the_supervised_policy(trained, tmp_path, capsys):
+    from editor_env.cli import main as musicedit
+
+    root, data_dir, _ = trained
+    out = tmp_path / "sup.wav"
+    raw = data_dir / "input" / "synth_0001_raw.wav"
+    code = musicedit(
+        ["edit", str(raw), "-o", str(out), "--policy", "supervised", "--checkpoint", str(root / "model" / "best.pt")]
+    )
+    assert code == 0, capsys.readouterr().err
+    assert out.is_file() and (tmp_path / "sup.mel.npy").is_file() and (tmp_path / "sup.edl.json").is_file()
+    assert musicedit(["edit", str(raw), "-o", str(tmp_path / "x.wav"), "--policy", "supervised"]) == 2
+    assert "needs a trained model" in capsys.readouterr().err

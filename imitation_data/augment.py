@@ -32,7 +32,9 @@ from editor_env.params import DEFAULT_PARAMS, AudioParams
 
 #: Types every edit is full of; never augmented.
 COMMON_TYPES = (ActionType.KEEP, ActionType.CUT)
-AUGMENTABLE_TYPES = tuple(t for t in ActionType if t not in COMMON_TYPES)
+#: Never in demonstrations: the labels drop gaps with CUTs (:mod:`imitation_data.labels`).
+UNDEMONSTRATED_TYPES = (ActionType.SKIP,)
+AUGMENTABLE_TYPES = tuple(t for t in ActionType if t not in COMMON_TYPES + UNDEMONSTRATED_TYPES)
 
 
 @dataclasses.dataclass
@@ -192,18 +194,6 @@ def _modify_piece(pieces, k, t, rng, bar_position) -> list[_Piece] | None:
         length = int(rng.integers(4, min(piece.length - 1, 24) + 1))
         start = int(rng.integers(piece.start, piece.end - length))  # never a suffix (that would be a LOOP)
         return before + [dataclasses.replace(piece, plain=False), _Piece(start, start + length, plain=False)] + after
-    if t == ActionType.SKIP:  # cut from mid-bar to the next downbeat
-        mids = np.arange(piece.start + 1, piece.end - 4)
-        mids = mids[np.isin(bar_position[mids], (1, 2))]
-        if mids.size == 0:
-            return None
-        p = int(rng.choice(mids))
-        q = p + 1
-        while q < piece.end and bar_position[q] != 0:
-            q += 1
-        if q >= piece.end - 1:
-            return None
-        return before + [_Piece(piece.start, p, plain=False), _Piece(q, piece.end, plain=False)] + after
     raise MusicEditError(f"augment: no recipe for {t.name}; augmentable types: {[x.name for x in AUGMENTABLE_TYPES]}.")
 
 
@@ -263,10 +253,10 @@ def augment(
     counts = np.zeros(N_TYPES, np.int64) if existing_counts is None else np.asarray(existing_counts, np.int64).copy()
     before = counts.copy()
     wanted = [ActionType(t) for t in (types or AUGMENTABLE_TYPES) if counts[int(t)] < min_samples]
-    unknown = [t.name for t in wanted if t in COMMON_TYPES]
+    unknown = [t.name for t in wanted if t in COMMON_TYPES + UNDEMONSTRATED_TYPES]
     if unknown:
         raise MusicEditError(
-            f"augment: {unknown} are common types; augmentable: {[t.name for t in AUGMENTABLE_TYPES]}."
+            f"augment: {unknown} are common or never demonstrated; augmentable: {[t.name for t in AUGMENTABLE_TYPES]}."
         )
     max_attempts = max_attempts_per_type or 10 * min_samples + 20
     bases = {id(task): base_pieces(task, params) for task in tasks}

@@ -29,8 +29,11 @@ How (:func:`infer_labels`):
      edit); a longer suffix of several runs only when replaying it with jumps is impossible;
    - any other backward move is the fewest ``JUMP_BACK``\\ s (of 1/4/8/16/32 beats, within the
      env's allowance) that reach the run's start, overshooting and cutting forward if needed;
-   - forward gaps are dropped with the action that advances furthest without passing the target:
-     ``CUT`` of a size or ``SKIP`` to the next bar/phrase boundary (ties go to ``CUT``);
+   - forward gaps are dropped with ``CUT``\\ s, the largest size that stays inside the gap first
+     (``SKIP`` only where no ``CUT`` is valid). ``SKIP`` drops nothing a ``CUT`` cannot, and which
+     of two equivalent drops a labeller picks is arbitrary: BC cannot learn an arbitrary choice
+     (it was 11 of 36 held-out type errors in ``scripts/eval_rl.py``), so the demonstrations
+     use one canonical labelling. The agent may still learn ``SKIP`` by PPO;
    - a run is kept with the largest valid actions first (``KEEP``, or the run's effect type —
      ``GAIN``, ``FADE_IN`` ... — with its amount), and the episode ends by cutting to the end.
 
@@ -433,19 +436,18 @@ class _Planner:
                 self.cover(run, ActionType.REORDER)
                 continue
             c = self.cursor
-            candidates = [  # (landing beat, CUT wins ties, size index)
-                (dest, t == ActionType.CUT, s)
+            cuts = [s for s in _SIZES_BY_BEATS if c + int(SIZE_BEATS[s]) <= target and self.valid(ActionType.CUT, s)]
+            if cuts:  # canonical: CUTs only, largest first (see the module docstring)
+                self.step(int(ActionType.CUT), cuts[0])
+                continue
+            skips = [
+                (self.env.next_boundary(s, c), s)
                 for s in _SIZES_BY_BEATS
-                for t, dest in (
-                    (ActionType.CUT, c + int(SIZE_BEATS[s])),
-                    (ActionType.SKIP, self.env.next_boundary(s, c)),
-                )
-                if dest <= target and self.valid(t, s)
+                if self.env.next_boundary(s, c) <= target and self.valid(ActionType.SKIP, s)
             ]
-            if not candidates:
+            if not skips:
                 return False
-            dest, is_cut, s = max(candidates)
-            self.step(int(ActionType.CUT if is_cut else ActionType.SKIP), s)
+            self.step(int(ActionType.SKIP), max(skips)[1])
         return self.cursor == target
 
     def back_to(self, target: int) -> bool:

@@ -48,6 +48,7 @@ bench: install
 	$(BIN)/python scripts/bench_stems.py
 	$(BIN)/python scripts/bench_align.py
 	$(BIN)/python scripts/bench_retarget.py
+	$(BIN)/python scripts/bench_pointer.py
 
 clean-demo:
 	rm -rf $(DEMO_DIR)

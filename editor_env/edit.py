@@ -73,6 +73,26 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
+def check_output_paths(raw_path: str | os.PathLike, out_path: str | os.PathLike, *also: Path) -> Path:
+    """Check an edit's output before any work: a supported audio suffix, and neither the audio, its
+    EDL (returned) nor any of ``also`` is the input file (which is never overwritten).
+
+    :raises MusicEditError: naming the path and what to do.
+    """
+    raw_path, out_path = Path(raw_path), Path(out_path)
+    if out_path.suffix.lower() not in AUDIO_SUFFIXES:
+        raise MusicEditError(
+            f"Output {out_path} has suffix {out_path.suffix!r}; write one of {', '.join(AUDIO_SUFFIXES)}."
+        )
+    edl_path = edl_path_for(out_path)
+    for written in (out_path, edl_path, *also):
+        if _same_file(Path(written), raw_path):
+            raise MusicEditError(
+                f"Refusing to overwrite the input {raw_path} with {written}: choose another output path."
+            )
+    return edl_path
+
+
 def edit_file(
     raw_path: str | os.PathLike,
     out_path: str | os.PathLike,
@@ -121,16 +141,7 @@ def edit_file(
     from editor_env.paradigms import check_checkpoint
 
     check_checkpoint(policy, None if checkpoint is None else str(checkpoint))
-    if out_path.suffix.lower() not in AUDIO_SUFFIXES:
-        raise MusicEditError(
-            f"Output {out_path} has suffix {out_path.suffix!r}; write one of {', '.join(AUDIO_SUFFIXES)}."
-        )
-    edl_path = edl_path_for(out_path)
-    for written in (out_path, edl_path):
-        if _same_file(written, raw_path):
-            raise MusicEditError(
-                f"Refusing to overwrite the input {raw_path} with {written}: choose another output path."
-            )
+    edl_path = check_output_paths(raw_path, out_path)
 
     from editor_env.audio import analysis_signal, load_audio, write_audio
     from editor_env.features import analyze_signal

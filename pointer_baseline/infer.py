@@ -156,15 +156,6 @@ def pointer_edit_list(
     return edl
 
 
-def _same_file(a: Path, b: Path) -> bool:
-    if a.resolve() == b.resolve():
-        return True
-    try:
-        return a.exists() and b.exists() and os.path.samefile(a, b)
-    except OSError:
-        return False
-
-
 def edit_with_pointer_network(
     raw_path: str | os.PathLike,
     out_path: str | os.PathLike,
@@ -177,28 +168,10 @@ def edit_with_pointer_network(
 
     :raises MusicEditError: an output path that is the input, an unsupported suffix, bad audio or checkpoint.
     """
-    from editor_env.audio import load_audio, write_audio
-    from editor_env.edit import AUDIO_SUFFIXES, edl_path_for
-    from editor_env.render import render
+    from editor_env.edit import edit_file
 
-    raw_path, out_path = Path(raw_path), Path(out_path)
-    if out_path.suffix.lower() not in AUDIO_SUFFIXES:
-        raise MusicEditError(
-            f"Output {out_path} has suffix {out_path.suffix!r}; write one of {', '.join(AUDIO_SUFFIXES)}."
-        )
-    edl_path = edl_path_for(out_path)
-    for written in (out_path, edl_path):
-        if _same_file(written, raw_path):
-            raise MusicEditError(
-                f"Refusing to overwrite the input {raw_path} with {written}: choose another output path."
-            )
-    raw = load_audio(raw_path)
-    edl = pointer_edit_list(raw, checkpoint, device=device, params=params)
-    edl.meta["source"] = raw_path.name
-    audio = render(edl, raw)
-    write_audio(out_path, audio, raw.sample_rate)
-    edl.save(edl_path)
-    return out_path, edl_path, edl
+    result = edit_file(raw_path, out_path, policy="pointer", checkpoint=checkpoint, device=device, params=params)
+    return result.output_path, result.edl_path, result.edl
 
 
 def main(argv: list[str] | None = None) -> int:

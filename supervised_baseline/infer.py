@@ -231,15 +231,6 @@ def supervised_edit(
     return SupervisedEdit(mel, edl, wave, params.sample_rate, pointers, ops)
 
 
-def _same_file(a: Path, b: Path) -> bool:
-    if a.resolve() == b.resolve():
-        return True
-    try:
-        return a.exists() and b.exists() and os.path.samefile(a, b)
-    except OSError:
-        return False
-
-
 def edit_to_files(
     raw_path: str | os.PathLike,
     out_path: str | os.PathLike,
@@ -251,20 +242,12 @@ def edit_to_files(
     :raises MusicEditError: an output path that is the input, or an unsupported audio suffix.
     """
     from editor_env.audio import write_audio
-    from editor_env.edit import edl_path_for
+    from editor_env.edit import check_output_paths
     from editor_env.io import atomic_path
 
     raw_path, out_path = Path(raw_path), Path(out_path)
-    if out_path.suffix.lower() not in AUDIO_SUFFIXES:
-        raise SupervisedError(
-            f"Output {out_path} has suffix {out_path.suffix!r}; write one of {', '.join(AUDIO_SUFFIXES)}."
-        )
-    paths = {"audio": out_path, "mel": mel_path_for(out_path), "edl": edl_path_for(out_path)}
-    for written in paths.values():
-        if _same_file(written, raw_path):
-            raise SupervisedError(
-                f"Refusing to overwrite the input {raw_path} with {written}: choose another output path."
-            )
+    paths = {"audio": out_path, "mel": mel_path_for(out_path)}
+    paths["edl"] = check_output_paths(raw_path, out_path, paths["mel"])
     result = supervised_edit(raw_path, checkpoint, **kwargs)
     write_audio(out_path, result.audio, result.sample_rate)
     with atomic_path(paths["mel"]) as tmp:

@@ -56,3 +56,39 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
     with atomic_path(path) as tmp, open(tmp, mode) as fh:
         yield fh
+
+
+def read_torch_checkpoint(
+    path: str | os.PathLike, *, format_tag: str, what: str, trained_by: str, error: type[Exception]
+) -> dict[str, Any]:
+    """The dict saved by ``torch.save`` at ``path`` (``weights_only``: no pickled code runs), checked
+    to carry ``{"format": format_tag}``.
+
+    :param what: what the checkpoint is, for messages (e.g. ``"pointer-network"``).
+    :param trained_by: the command that writes such checkpoints, for messages.
+    :param error: the package's error type to raise.
+    :raises error: a missing, truncated or corrupt file, or a checkpoint of another kind; the
+        message names the file and what to do.
+    """
+    import pickle
+    import zipfile
+
+    import torch as th
+
+    path = Path(path)
+    if not path.is_file():
+        raise error(f"Checkpoint {path} does not exist: train one with `{trained_by}`.")
+    try:
+        payload = th.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, ValueError, OSError, pickle.UnpicklingError, zipfile.BadZipFile) as exc:
+        first_line = str(exc).splitlines()[0] if str(exc) else ""
+        raise error(
+            f"Cannot read checkpoint {path} ({type(exc).__name__}: {first_line}): the file is truncated or corrupt "
+            "(an interrupted copy?) or not a torch checkpoint; use another latest.pt / best.pt or train again."
+        ) from exc
+    if not isinstance(payload, dict) or payload.get("format") != format_tag:
+        raise error(
+            f"{path} is not a {what} checkpoint (no 'format': {format_tag!r}); pass a best.pt / latest.pt "
+            f"written by `{trained_by}`."
+        )
+    return payload

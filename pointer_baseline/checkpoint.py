@@ -18,14 +18,12 @@ A checkpoint is a ``torch.save`` dict of plain values and tensors (loaded with
 from __future__ import annotations
 
 import os
-import pickle
-import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch as th
 
-from editor_env.io import atomic_path
+from editor_env.io import atomic_path, read_torch_checkpoint
 from pointer_baseline.errors import PointerError
 from pointer_baseline.model import MODEL_VERSION, PointerModelConfig, PointerNetwork
 
@@ -52,23 +50,13 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     :raises PointerError: missing, truncated or foreign file, or one written by another model version.
     """
     path = Path(path)
-    if not path.is_file():
-        raise PointerError(
-            f"Checkpoint {path} does not exist: train one with `python -m pointer_baseline.trainers.pointer_trainer`."
-        )
-    try:
-        payload = th.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, ValueError, OSError, pickle.UnpicklingError, zipfile.BadZipFile) as exc:
-        raise PointerError(
-            f"Cannot read checkpoint {path} ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}): "
-            "the file is truncated or corrupt (an interrupted copy?) or not a torch checkpoint; use another "
-            "latest.pt / best.pt or retrain."
-        ) from exc
-    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise PointerError(
-            f"{path} is not a pointer-network checkpoint (no 'format': {CHECKPOINT_FORMAT!r}); "
-            "pass a best.pt / latest.pt written by pointer_baseline.trainers.pointer_trainer."
-        )
+    payload = read_torch_checkpoint(
+        path,
+        format_tag=CHECKPOINT_FORMAT,
+        what="pointer-network",
+        trained_by="python -m pointer_baseline.trainers.pointer_trainer",
+        error=PointerError,
+    )
     version = payload.get("model_version")
     if version != MODEL_VERSION:
         raise PointerError(

@@ -11,11 +11,10 @@ A checkpoint is a ``torch.save`` dict (loaded with ``weights_only=True``, so no 
 from __future__ import annotations
 
 import os
-import zipfile
 from pathlib import Path
 from typing import Any
 
-from editor_env.io import atomic_path
+from editor_env.io import atomic_path, read_torch_checkpoint
 from editor_env.params import DEFAULT_PARAMS, AudioParams
 from supervised_baseline.config import ModelConfig, config_diff, model_config_from_dict
 from supervised_baseline.errors import SupervisedError
@@ -38,27 +37,14 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
 
     :raises SupervisedError: missing, truncated or not a supervised-baseline checkpoint.
     """
-    import pickle
-
-    import torch as th
-
     path = Path(path)
-    if not path.is_file():
-        raise SupervisedError(
-            f"Checkpoint {path} does not exist: train one with `python -m supervised_baseline.trainer`."
-        )
-    try:
-        data = th.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile, pickle.UnpicklingError) as exc:
-        raise SupervisedError(
-            f"Cannot read checkpoint {path} ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
-            "it is truncated or not a torch file. Use another latest.pt / best.pt, or train again."
-        ) from exc
-    if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
-        raise SupervisedError(
-            f"{path} is not a supervised-baseline checkpoint (no 'format': '{CHECKPOINT_FORMAT}'); "
-            "give a best.pt / latest.pt written by `python -m supervised_baseline.trainer`."
-        )
+    data = read_torch_checkpoint(
+        path,
+        format_tag=CHECKPOINT_FORMAT,
+        what="supervised-baseline",
+        trained_by="python -m supervised_baseline.trainer",
+        error=SupervisedError,
+    )
     if data.get("version", 0) > CHECKPOINT_VERSION:
         raise SupervisedError(
             f"{path} has checkpoint version {data['version']}, newer than this library's {CHECKPOINT_VERSION}: "

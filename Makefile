@@ -17,16 +17,19 @@ $(STAMP): setup.cfg pyproject.toml constraints.txt
 	touch $(STAMP)
 
 demo: install
-	@echo ">>> 1/4 Generating a synthetic jam and its polished edit (with ground truth) into $(DEMO_DIR)/training_data"
+	@echo ">>> 1/4 Generating a synthetic raw jam and its polished edit (with ground truth) into $(DEMO_DIR)/training_data"
 	$(BIN)/musicedit synth --n 1 --seed 7 --out $(DEMO_DIR)/training_data --plot
 	@echo ">>> 2/4 Precaching mel, beats and the 121 beat features into $(DEMO_DIR)/cache"
 	$(BIN)/musicedit precache --data-dir $(DEMO_DIR)/training_data --cache-dir $(DEMO_DIR)/cache
 	@echo ">>> 3/4 Summary and pictures"
 	$(BIN)/musicedit info $(DEMO_DIR)/training_data --cache-dir $(DEMO_DIR)/cache --plot $(DEMO_DIR)
-	@echo ">>> 4/4 Editing the raw jam with the retarget editor (the non-learned baseline)"
-	$(BIN)/musicedit edit $(DEMO_DIR)/training_data/input/synth_0000_raw.wav -o $(DEMO_DIR)/edited_retarget.wav
-	@echo ">>> Done. Listen: $(DEMO_DIR)/training_data/input/synth_0000_raw.wav (raw jam),"
-	@echo "    $(DEMO_DIR)/training_data/desired_output/synth_0000_edit.wav (the reference edit), $(DEMO_DIR)/edited_retarget.wav (retarget);"
+	@echo ">>> 4/4 Editing the raw jam with the default editor (retarget: no learned model beats it yet, see README)"
+	cp $(DEMO_DIR)/training_data/input/synth_0000_raw.wav $(DEMO_DIR)/raw.wav
+	$(BIN)/musicedit edit $(DEMO_DIR)/raw.wav -o $(DEMO_DIR)/edited.wav --edl $(DEMO_DIR)/edl.json \
+		--report $(DEMO_DIR)/report.html --reference $(DEMO_DIR)/training_data/pointer_sequences/synth_0000_pointers.npy
+	@echo ">>> Done. Open $(DEMO_DIR)/report.html (players, before/after waveforms, pointer plot, reward);"
+	@echo "    files: $(DEMO_DIR)/raw.wav, $(DEMO_DIR)/edited.wav, $(DEMO_DIR)/edl.json;"
+	@echo "    the reference edit: $(DEMO_DIR)/training_data/desired_output/synth_0000_edit.wav;"
 	@echo "    pictures: $(DEMO_DIR)/synth_0000_analysis.png, $(DEMO_DIR)/training_data/pointer_sequences/synth_0000_synth.png"
 
 test: install

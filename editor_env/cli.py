@@ -110,6 +110,16 @@ def _add_edit(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--slack", type=float, default=None, help="allowed miss of the target length in seconds")
     p.add_argument("--checkpoint", default=None, help="trained model of a learned policy (e.g. models/v1/best.pt)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    p.add_argument("--edl", type=Path, default=None, help="where to write the EDL JSON (default OUT_STEM.edl.json)")
+    p.add_argument(
+        "--report", type=Path, default=None, help="also write an HTML report: waveforms, pointer plot, players, reward"
+    )
+    p.add_argument(
+        "--reference",
+        type=Path,
+        default=None,
+        help="the reference edit's pointers (.npy) to score the edit against in the report",
+    )
     p.set_defaults(func=_run_edit)
 
 
@@ -125,13 +135,32 @@ def _run_edit(args: argparse.Namespace) -> int:
         slack_s=args.slack,
         checkpoint=args.checkpoint,
         device=args.device,
+        edl_path=args.edl,
     )
     print(
         f"{result.input_duration_s:.1f} s -> {result.output_duration_s:.1f} s (ratio {result.ratio:.3f}), "
         f"{result.n_segments} segment(s)."
     )
     print(f"Wrote {result.output_path} and {result.edl_path}")
+    if args.report is not None:
+        _write_report(args, result)
     return 0
+
+
+def _write_report(args: argparse.Namespace, result) -> None:
+    from editor_env.report import write_edit_report
+    from editor_env.reward import Scorer
+    from editor_env.tasks import read_reference
+
+    if result.analysis is None:
+        raise MusicEditError(f"--report needs an edit of the raw audio; policy {args.policy} has none.")
+    if args.reference is not None and not args.reference.is_file():
+        raise MusicEditError(f"--reference {args.reference} does not exist: give a {{sample}}_pointers.npy file.")
+    reference = read_reference(args.reference) if args.reference is not None else None
+    reward = Scorer(result.analysis, reference).score(result.edl)
+    model = f"Editor: {args.policy}" + (f" ({args.checkpoint})" if args.checkpoint else "")
+    path = write_edit_report(args.report, result.input_path, result.output_path, result.edl, reward=reward, model=model)
+    print(f"Wrote {path} (common reward {reward.total:.3f}{' against the reference' if reference is not None else ''})")
 
 
 def _add_benchmark(sub: argparse._SubParsersAction) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
+from typing import Any
 
 from editor_env.edl import EditList
 from editor_env.errors import MusicEditError
@@ -41,6 +42,7 @@ class EditResult:
     :param n_segments: segments in the edit list.
     :param policy: the editor that chose the edit.
     :param edl: the edit list itself.
+    :param analysis: the raw recording's analysis (None for ``supervised``).
     """
 
     input_path: Path
@@ -51,6 +53,8 @@ class EditResult:
     n_segments: int
     policy: str
     edl: EditList
+    analysis: Any = None
+    """The raw recording's analysis (None for ``supervised``)."""
 
     @property
     def ratio(self) -> float:
@@ -73,9 +77,12 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
-def check_output_paths(raw_path: str | os.PathLike, out_path: str | os.PathLike, *also: Path) -> Path:
+def check_output_paths(
+    raw_path: str | os.PathLike, out_path: str | os.PathLike, *also: Path, edl_path: str | os.PathLike | None = None
+) -> Path:
     """Check an edit's output before any work: a supported audio suffix, and neither the audio, its
-    EDL (returned) nor any of ``also`` is the input file (which is never overwritten).
+    EDL (``edl_path`` or ``{out_stem}.edl.json``; returned) nor any of ``also`` is the input file
+    (which is never overwritten).
 
     :raises MusicEditError: naming the path and what to do.
     """
@@ -84,7 +91,9 @@ def check_output_paths(raw_path: str | os.PathLike, out_path: str | os.PathLike,
         raise MusicEditError(
             f"Output {out_path} has suffix {out_path.suffix!r}; write one of {', '.join(AUDIO_SUFFIXES)}."
         )
-    edl_path = edl_path_for(out_path)
+    edl_path = Path(edl_path) if edl_path is not None else edl_path_for(out_path)
+    if edl_path.suffix.lower() != ".json":
+        raise MusicEditError(f"The EDL path {edl_path} must end in .json.")
     for written in (out_path, edl_path, *also):
         if _same_file(Path(written), raw_path):
             raise MusicEditError(
@@ -104,6 +113,7 @@ def edit_file(
     checkpoint: str | os.PathLike | None = None,
     device: str = "auto",
     params: AudioParams = DEFAULT_PARAMS,
+    edl_path: str | os.PathLike | None = None,
 ) -> EditResult:
     """Edit ``raw_path`` into ``out_path`` and write the EDL beside it. Prints nothing.
 
@@ -126,6 +136,8 @@ def edit_file(
         ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``, for learned policies.
     params : AudioParams
         Analysis parameters.
+    edl_path : path, optional
+        Where to write the EDL JSON (default ``{out_stem}.edl.json`` beside the audio).
 
     Raises
     ------
@@ -135,13 +147,15 @@ def edit_file(
     """
     raw_path, out_path = Path(raw_path), Path(out_path)
     if policy == "supervised":
+        if edl_path is not None:
+            raise MusicEditError("--edl is not supported with the supervised policy (its EDL goes beside the audio).")
         return _supervised_file(raw_path, out_path, checkpoint, target_ratio, slack_s, device, params)
     if policy not in POLICIES:
         raise MusicEditError(f"Unknown policy {policy!r}; available policies: {', '.join(POLICIES)}.")
     from editor_env.paradigms import check_checkpoint
 
     check_checkpoint(policy, None if checkpoint is None else str(checkpoint))
-    edl_path = check_output_paths(raw_path, out_path)
+    edl_path = check_output_paths(raw_path, out_path, edl_path=edl_path)
 
     from editor_env.audio import analysis_signal, load_audio, write_audio
     from editor_env.features import analyze_signal
@@ -190,6 +204,7 @@ def edit_file(
         n_segments=len(edl.segments),
         policy=policy,
         edl=edl,
+        analysis=analysis,
     )
 
 

@@ -1066,18 +1066,6 @@ _OP_COLOURS = {
 }
 
 
-def _envelope(ax, samples: np.ndarray, sample_rate: int, colour: str) -> None:
-    """Min/max waveform envelope of ``(channels, n)`` samples, cheap for hours of audio."""
-    mono = samples.mean(axis=0)
-    n_bins = min(4000, mono.size)
-    edges = np.linspace(0, mono.size, n_bins + 1).astype(np.int64)
-    lo = np.minimum.reduceat(mono, edges[:-1])
-    hi = np.maximum.reduceat(mono, edges[:-1])
-    t = edges[:-1] / sample_rate
-    ax.fill_between(t, lo, hi, color=colour, linewidth=0)
-    ax.set_xlim(0, mono.size / sample_rate)
-
-
 def plot_pair(pair: SynthPair, path: str | os.PathLike, *, title: str | None = None) -> Path:
     """Write a PNG of a synthetic pair (atomically).
 
@@ -1088,11 +1076,13 @@ def plot_pair(pair: SynthPair, path: str | os.PathLike, *, title: str | None = N
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
+    from editor_env.plots import waveform_envelope
+
     info = pair.info
     fig = Figure(figsize=(13, 9), layout="constrained")
     FigureCanvasAgg(fig)
     ax_raw, ax_edit, ax_ptr = fig.subplots(3, 1, height_ratios=(1, 1, 1.6))
-    _envelope(ax_raw, pair.raw.samples, pair.raw.sample_rate, "0.35")
+    waveform_envelope(ax_raw, pair.raw.samples, pair.raw.sample_rate, "0.35")
     for sec in info["raw_sections"]:
         if sec["junk"]:
             colour = _JUNK_COLOURS.get(sec["label"], "tab:red")
@@ -1116,7 +1106,7 @@ def plot_pair(pair: SynthPair, path: str | os.PathLike, *, title: str | None = N
         f"{info['bpm']:.1f} BPM, {info['key']} (junk shaded)",
         fontsize=9,
     )
-    _envelope(ax_edit, pair.edit.samples, pair.edit.sample_rate, "tab:blue")
+    waveform_envelope(ax_edit, pair.edit.samples, pair.edit.sample_rate, "tab:blue")
     for sec in info["edit_sections"]:
         ax_edit.axvline(sec["output_start_s"], color="0.3", linewidth=0.6)
         label = sec["section"].split("#")[0] + ("" if sec["role"] == "keep" else f" ({sec['role']})")

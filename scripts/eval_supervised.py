@@ -1,6 +1,6 @@
 """Issue 7's check of the supervised baseline on synthetic pairs, within a stated CPU budget.
 
-    python scripts/eval_supervised.py [--work-dir /tmp/supervised_work/eval] [--epochs 20]
+    python scripts/eval_supervised.py [--work-dir bench_output/eval_supervised] [--epochs 20]
                                       [--n-train 30 --n-heldout 10] [--threads 1]
 
 1. Generates ``n_train`` training and ``n_heldout`` held-out synthetic pairs (``editor_env.synth``,
@@ -37,7 +37,7 @@ sys.path.insert(0, str(REPO))
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--work-dir", type=Path, default=Path("/tmp/supervised_work/eval"))
+    parser.add_argument("--work-dir", type=Path, default=Path("bench_output/eval_supervised"))
     parser.add_argument("--config", default=str(REPO / "configs" / "supervised.json"))
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--n-train", type=int, default=30)

@@ -1,7 +1,7 @@
 """Check of the RL paradigm (issue 5): BC, then BC + PPO, against the retarget editor, on held-out pairs.
 
     python scripts/eval_rl.py [--budget-minutes 30] [--train 30] [--held-out 10] [--seed 0]
-                              [--out bench_output/eval_rl] [--quick]
+                              [--out bench_output/eval_rl] [--config configs/ppo_bc.json] [--quick]
 
 Everything runs on the CPU with fixed seeds, within a wall-clock budget that covers every stage:
 
@@ -180,6 +180,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--ppo-timesteps", type=int, default=None, help="fix PPO's total_timesteps (default: fit the budget)"
     )
     p.add_argument("--threads", type=int, default=1, help="torch threads (1)")
+    p.add_argument(
+        "--config", type=Path, default=REPO / "configs" / "ppo_bc.json", help="PPO config (configs/ppo_bc.json)"
+    )
     p.add_argument("--quick", action="store_true", help="2-minute smoke version")
     args = p.parse_args(argv)
     defaults = (
@@ -217,14 +220,14 @@ def main(argv=None) -> int:
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
     data_dir, cache_dir = out / "training_data", out / "cache"
-    config = TrainConfig.from_json(REPO / "configs" / "ppo_bc.json")
+    config = TrainConfig.from_json(args.config)
     config.seed, config.device, config.save_dir = args.seed, "cpu", str(out / "ppo")
     n = args.train + args.held_out
     print(
         f"eval_rl: {args.train} training + {args.held_out} held-out synthetic pairs "
         f"({args.duration_range_s[0]:g}-{args.duration_range_s[1]:g} s), seed {args.seed}, CPU budget "
         f"{args.budget_minutes:g} min for all stages ({args.threads} torch thread(s), {os.cpu_count()} cores), "
-        f"BC {args.bc_epochs} epochs, PPO config {REPO / 'configs/ppo_bc.json'} (n_envs {config.n_envs}, "
+        f"BC {args.bc_epochs} epochs, PPO config {args.config} (n_envs {config.n_envs}, "
         f"n_steps {config.n_steps}, bc_weight {config.bc_weight} {config.bc_weight_schedule})",
         flush=True,
     )

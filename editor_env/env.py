@@ -84,8 +84,9 @@ class MusicEditEnv(gym.Env):
 
     The target length is obeyed by construction: with ``length_window`` (the default) the output
     may hold at most ``(target_ratio + ratio_slack) * n_beats`` beats (keeping actions beyond it
-    are masked) and a drop (CUT, SKIP) is masked when the raw left after it could no longer
-    bring the output to ``(target_ratio - ratio_slack) * n_beats``; ``ratio_slack`` defaults to
+    are masked) and, once no JUMP_BACK is left (until then material behind the cursor can still
+    be replayed), a drop (CUT, SKIP) is masked when the raw left after it could no longer bring
+    the output to ``(target_ratio - ratio_slack) * n_beats``; ``ratio_slack`` defaults to
     the reward's ``ratio_slack`` (0.05). ``reset(options={"target_ratio": r})`` sets the target of
     one episode (the observation's ``target_ratio`` shows it; the end reward scores against it).
     Without ``length_window`` the output may grow to ``output_budget_factor * n_beats`` and the

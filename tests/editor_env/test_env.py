@@ -10,6 +10,7 @@ import editor_env  # noqa: F401  (registers MusicEdit-v0)
 from editor_env.actions import ActionAmount, ActionSize, ActionType
 from editor_env.edl import EditList
 from editor_env.env import MusicEditEnv
+from editor_env.errors import MusicEditError
 
 
 @pytest.fixture
@@ -193,3 +194,23 @@ def test_entry_point_registers_on_import_gymnasium():
 
     code = "import gymnasium, sys; sys.exit(0 if 'MusicEdit-v0' in gymnasium.registry else 1)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+@pytest.mark.parametrize("target", [0.5, 0.67])
+def test_length_window_caps_the_output_and_the_target_is_observed(env, target):
+    from editor_env.state import GLOBAL_NAMES
+
+    env = MusicEditEnv(tasks=env.tasks)
+    obs, _ = env.reset(seed=0, options={"target_ratio": target})
+    assert obs[-len(GLOBAL_NAMES) + GLOBAL_NAMES.index("target_ratio")] == pytest.approx(target)
+    done = False
+    while not done:  # a policy that always asks to keep
+        action = np.array([ActionType.KEEP, ActionSize.BEAT, ActionAmount.NEUTRAL])
+        if not env.action_masks()[ActionType.KEEP]:
+            action = np.array([ActionType.CUT, ActionSize.BEAT, ActionAmount.NEUTRAL])
+        _, _, terminated, truncated, info = env.step(action)
+        assert not info["invalid_action"]
+        done = terminated or truncated
+    assert target - 0.05 - 1e-9 <= info["output_ratio"] <= target + 0.05 + 1.0 / env.n_beats
+    with pytest.raises(MusicEditError, match="target_ratio"):
+        env.reset(options={"target_ratio": 5.0})

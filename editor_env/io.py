@@ -58,6 +58,23 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
         yield fh
 
 
+def config_from_args(config_class, args) -> Any:
+    """A training config from the command line: the JSON file ``args.config`` (or the class's
+    defaults), then every dataclass field that a flag of ``args`` gives (not None) overrides it.
+
+    :param config_class: a dataclass with a ``from_json(path)`` class method.
+    :param args: the parsed :class:`argparse.Namespace`; flags are named like the fields.
+    """
+    import dataclasses
+
+    config = config_class.from_json(args.config) if getattr(args, "config", None) else config_class()
+    for field in dataclasses.fields(config_class):
+        value = getattr(args, field.name, None)
+        if value is not None:
+            setattr(config, field.name, value)
+    return config
+
+
 def read_torch_checkpoint(
     path: str | os.PathLike, *, format_tag: str, what: str, trained_by: str, error: type[Exception]
 ) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from editor_env.errors import MusicEditError
+from editor_env.io import config_from_args
 
 
 @dataclasses.dataclass
@@ -258,11 +259,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, str | None, 
     parser.add_argument("--checkpoint", help="resume from this latest.pt / best.pt")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
-    config = TrainConfig.from_json(args.config) if args.config else TrainConfig()
-    for field in dataclasses.fields(TrainConfig):
-        value = getattr(args, field.name, None)
-        if value is not None:
-            setattr(config, field.name, value)
+    config = config_from_args(TrainConfig, args)
     return config, args.checkpoint, not args.no_progress
 
 

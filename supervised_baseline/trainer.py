@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from editor_env.errors import MusicEditError
+from editor_env.io import config_from_args
 from editor_env.params import DEFAULT_PARAMS, AudioParams
 from supervised_baseline.config import TrainConfig, config_diff, write_config
 from supervised_baseline.errors import SupervisedError
@@ -316,11 +317,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, str | None, 
     parser.add_argument("--resume", help="continue from this latest.pt")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
-    config = TrainConfig.from_json(args.config) if args.config else TrainConfig()
-    for field in dataclasses.fields(TrainConfig):
-        value = getattr(args, field.name, None)
-        if value is not None:
-            setattr(config, field.name, value)
+    config = config_from_args(TrainConfig, args)
     return config, args.resume, not args.no_progress
 
 

@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from editor_env.errors import MusicEditError
+from editor_env.io import config_from_args
 from pointer_baseline.errors import PointerError
 from pointer_baseline.model import PointerModelConfig
 
@@ -547,11 +548,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[PointerTrainConfig, str |
     parser.add_argument("--resume", help="continue from this latest.pt")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
-    config = PointerTrainConfig.from_json(args.config) if args.config else PointerTrainConfig()
-    for field in dataclasses.fields(PointerTrainConfig):
-        value = getattr(args, field.name, None)
-        if value is not None:
-            setattr(config, field.name, value)
+    config = config_from_args(PointerTrainConfig, args)
     if args.no_progress:
         config.progress = False
     return config, args.resume

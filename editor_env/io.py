@@ -58,6 +58,27 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
         yield fh
 
 
+def check_config_fields(config_class, values: Any, source: str, error: type[Exception] | None = None) -> dict[str, Any]:
+    """``values`` (e.g. read from a JSON config) as a dict, after checking it is one and names only
+    fields of the dataclass ``config_class``.
+
+    :raises error: (default :class:`MusicEditError`) naming ``source``, the unknown fields and the
+        known ones.
+    """
+    import dataclasses
+
+    from editor_env.errors import MusicEditError
+
+    error = error or MusicEditError
+    if not isinstance(values, dict):
+        raise error(f"{source} must be a JSON object of {config_class.__name__} fields.")
+    known = {f.name for f in dataclasses.fields(config_class)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise error(f"{source}: unknown field(s) {unknown}; known fields: {sorted(known)}.")
+    return dict(values)
+
+
 def config_from_args(config_class, args) -> Any:
     """A training config from the command line: the JSON file ``args.config`` (or the class's
     defaults), then every dataclass field that a flag of ``args`` gives (not None) overrides it.

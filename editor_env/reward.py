@@ -230,12 +230,9 @@ class RewardConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], *, source: str = "reward config") -> RewardConfig:
-        if not isinstance(values, dict):
-            raise MusicEditError(f"{source} must be a JSON object of RewardConfig fields.")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise MusicEditError(f"{source}: unknown field(s) {unknown}; known fields: {sorted(known)}.")
+        from editor_env.io import check_config_fields
+
+        values = check_config_fields(cls, values, source)
         try:
             return cls(**values)
         except MusicEditError as exc:

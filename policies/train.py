@@ -87,14 +87,9 @@ class TrainConfig:
 
     @classmethod
     def from_json(cls, path: str | Path) -> TrainConfig:
-        from editor_env.io import read_json
+        from editor_env.io import check_config_fields, read_json
 
-        values = read_json(path, "training config")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise MusicEditError(f"{path}: unknown field(s) {unknown}; known fields: {sorted(known)}.")
-        return cls(**values)
+        return cls(**check_config_fields(cls, read_json(path, "training config"), str(path)))
 
     def check(self) -> None:
         """Fail fast, naming the field, on settings that make no sense."""

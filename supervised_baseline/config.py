@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from editor_env.io import check_config_fields
 from supervised_baseline.errors import SupervisedError
 
 
@@ -156,13 +157,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], *, source: str = "training config") -> TrainConfig:
-        if not isinstance(values, dict):
-            raise SupervisedError(f"{source} must be a JSON object of TrainConfig fields.")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise SupervisedError(f"{source}: unknown field(s) {unknown}; known fields: {sorted(known)}.")
-        values = dict(values)
+        values = check_config_fields(cls, values, source, SupervisedError)
         if "model" in values:
             values["model"] = model_config_from_dict(values["model"], source=f"{source} 'model'")
         try:
@@ -180,13 +175,7 @@ class TrainConfig:
 def model_config_from_dict(values: dict[str, Any], *, source: str = "model config") -> ModelConfig:
     if isinstance(values, ModelConfig):
         return values
-    if not isinstance(values, dict):
-        raise SupervisedError(f"{source} must be a JSON object of ModelConfig fields.")
-    known = {f.name for f in dataclasses.fields(ModelConfig)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise SupervisedError(f"{source}: unknown field(s) {unknown}; known fields: {sorted(known)}.")
-    return ModelConfig(**values)
+    return ModelConfig(**check_config_fields(ModelConfig, values, source, SupervisedError))
 
 
 def config_diff(saved: dict[str, Any], wanted: dict[str, Any]) -> dict[str, tuple[Any, Any]]:

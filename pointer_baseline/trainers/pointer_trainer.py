@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from editor_env.errors import MusicEditError
-from editor_env.io import config_from_args
+from editor_env.io import check_config_fields, config_from_args
 from pointer_baseline.errors import PointerError
 from pointer_baseline.model import PointerModelConfig
 
@@ -107,11 +107,7 @@ class PointerTrainConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], *, source: str = "training config") -> PointerTrainConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise PointerError(f"{source}: unknown field(s) {unknown}; known fields: {sorted(known)}.")
-        values = dict(values)
+        values = check_config_fields(cls, values, source, PointerError)
         values["model"] = PointerModelConfig.from_dict(values.get("model", {}), source=source)
         return cls(**values)
 

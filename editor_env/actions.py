@@ -161,6 +161,35 @@ class EditorState:
     """Fewest beats the output must end with (the lower end of the target length window): once no
     JUMP_BACK is left, a drop (CUT, SKIP) may not leave too little raw ahead to reach it. While one
     is left, material behind the cursor can still be replayed, so no drop makes the floor unreachable."""
+    locks: Locks | None = None
+    """Beats the user locked (kept or cut), or None: see :class:`Locks`."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Locks:
+    """Locked beats of an episode (``musicedit edit --keep/--cut``), as validity needs them.
+
+    A keep-locked beat must reach the output: no drop (CUT, SKIP) may pass over it while it is
+    *open* (not yet in the output), and the output budget stays reserved for every open one, so
+    a keeping action may use only ``budget - output - open`` beats (its own open beats excepted).
+    A cut-locked beat never reaches the output: no keeping action's span (LOOP, SWAP_NEXT, ...)
+    may cover it; a CUT made only of cut-locked beats is always allowed, even where the length
+    floor would forbid a drop. So at every beat one action stays valid: KEEP of a keep-locked
+    beat, CUT of a cut-locked one (the env refuses more keep-locked beats than the budget).
+
+    :param open_keep_csum: ``(n_beats + 1,)`` int, cumulative count of open keep-locked beats.
+    :param cut_csum: ``(n_beats + 1,)`` int, cumulative count of cut-locked beats.
+    :param skip_end: ``(5,)`` int, where SKIP of each size would move the cursor.
+    """
+
+    open_keep_csum: np.ndarray
+    cut_csum: np.ndarray
+    skip_end: np.ndarray
+
+    @property
+    def open_keep(self) -> int:
+        """Keep-locked beats not yet in the output (the budget they reserve)."""
+        return int(self.open_keep_csum[-1])
 
 
 def _category(spec: ActionSpec) -> int:
@@ -182,7 +211,7 @@ def validity_table(state: EditorState) -> np.ndarray:
     LOOP needs ``n`` remaining and room for two plays; other keeping types need ``n``
     remaining and room; CUT and SKIP need ``n`` remaining and, when no jump-back is left, enough
     raw after the drop to reach ``min_output_beats`` if all of it were kept. Nothing is valid at
-    the end.
+    the end. Locked beats (``state.locks``) restrict this further, as :class:`Locks` says.
     """
     remaining = state.n_beats - state.cursor
     if remaining <= 0:
@@ -199,7 +228,34 @@ def validity_table(state: EditorState) -> np.ndarray:
             remaining - (max(state.min_output_beats - state.output_beats, 0) if state.jump_backs_left <= 0 else 0),
         ]
     )
-    return SIZE_BEATS[None, :] <= limits[_CATEGORY][:, None]
+    table = SIZE_BEATS[None, :] <= limits[_CATEGORY][:, None]
+    return table if state.locks is None else _apply_locks(table, state)
+
+
+def _apply_locks(table: np.ndarray, state: EditorState) -> np.ndarray:
+    """``table`` restricted (and, for CUT over cut-locked beats, extended) by ``state.locks``."""
+    locks = state.locks
+    c, n_beats = state.cursor, state.n_beats
+    room = state.output_budget - state.output_beats - locks.open_keep
+
+    def counts(span: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        end = np.minimum(c + span, n_beats)
+        return locks.open_keep_csum[end] - locks.open_keep_csum[c], locks.cut_csum[end] - locks.cut_csum[c]
+
+    keep_1, cut_1 = counts(SIZE_BEATS)
+    keep_2, cut_2 = counts(2 * SIZE_BEATS)
+    allowed = np.ones_like(table)
+    allowed[_CATEGORY == 1] = SIZE_BEATS <= room  # REPEAT_PREV replays output: nothing locked is opened
+    allowed[_CATEGORY == 2] = (cut_2 == 0) & (2 * SIZE_BEATS - keep_2 <= room)
+    allowed[_CATEGORY == 3] = (cut_1 == 0) & (2 * SIZE_BEATS - keep_1 <= room)
+    allowed[_CATEGORY == 4] = (cut_1 == 0) & (SIZE_BEATS - keep_1 <= room)
+    allowed[ActionType.CUT] = keep_1 == 0
+    skip_end = np.maximum(locks.skip_end, c)
+    allowed[ActionType.SKIP] = locks.open_keep_csum[skip_end] - locks.open_keep_csum[c] == 0
+    table = table & allowed
+    only_cut_locked = (cut_1 == SIZE_BEATS) & (c + SIZE_BEATS <= n_beats)
+    table[ActionType.CUT] |= only_cut_locked
+    return table
 
 
 def valid_sizes(action_type: ActionType, state: EditorState) -> np.ndarray:

@@ -18,6 +18,7 @@ from editor_env.actions import (
     SIZE_BEATS,
     ActionType,
     EditorState,
+    Locks,
     action_masks,
     resolve,
 )
@@ -55,8 +56,9 @@ class MusicEditEnv(gym.Env):
 
     ## Observation Space
 
-    ``Box(-10, 10, (861,), float32)``: the 121 beat features of the 7 beats around the cursor and
-    14 global values (:mod:`editor_env.state`).
+    ``Box(-10, 10, (867,), float32)``: the 121 beat features of the 7 beats around the cursor and
+    20 global values (:mod:`editor_env.state`): position, length so far against the target, recent
+    actions, and the locked beats ahead.
 
     ## Rewards
 
@@ -167,7 +169,37 @@ class MusicEditEnv(gym.Env):
         self._episode_target = float(options.get("target_ratio", self.target_ratio))
         _check_target_ratio(self._episode_target)
         self._start(task)
+        self._set_locks(options.get("keep_beats"), options.get("cut_beats"))
         return self._observe(), self._info()
+
+    def _set_locks(self, keep_beats, cut_beats) -> None:
+        """Lock beats of this episode: ``keep_beats`` must reach the output, ``cut_beats`` never
+        (each ``(n_beats,)`` bool or None); see :class:`editor_env.actions.Locks`."""
+        from editor_env.errors import MusicEditError
+
+        n = self._n_beats
+        arrays = []
+        for name, value in (("keep_beats", keep_beats), ("cut_beats", cut_beats)):
+            value = np.zeros(n, bool) if value is None else np.asarray(value, bool)
+            if value.shape != (n,):
+                raise MusicEditError(
+                    f"reset(options={{'{name}': ...}}) has shape {value.shape}; this recording has {n} beats: "
+                    f"give one bool per beat."
+                )
+            arrays.append(value)
+        keep, cut = arrays
+        if (keep & cut).any():
+            beats = np.flatnonzero(keep & cut)
+            raise MusicEditError(f"Beats {beats[:8].tolist()} are both keep- and cut-locked: lock each beat one way.")
+        if keep.sum() > self._budget:
+            raise MusicEditError(
+                f"{int(keep.sum())} keep-locked beats do not fit the output budget of {self._budget} beats "
+                f"(target ratio {self._episode_target:g} + slack {self.ratio_slack:g} of {n} beats): "
+                f"lock less or raise the target."
+            )
+        self._locked = keep.any() or cut.any()
+        self._open_keep, self._cut_locked = keep.copy(), cut
+        self._cut_csum = np.concatenate([[0], np.cumsum(cut)])
 
     def _start(self, task: EditingTask) -> None:
         analysis = task.analysis
@@ -229,7 +261,11 @@ class MusicEditEnv(gym.Env):
         return result
 
     def editor_state(self) -> EditorState:
-        """What action validity depends on now (cursor, lengths, budget); see :mod:`editor_env.actions`."""
+        """What action validity depends on now (cursor, lengths, budget, locked beats); see :mod:`editor_env.actions`."""
+        locks = None
+        if self._locked:
+            skip_end = self._next_boundary[:, min(self._cursor, self._n_beats - 1)]
+            locks = Locks(np.concatenate([[0], np.cumsum(self._open_keep)]), self._cut_csum, skip_end)
         return EditorState(
             self._cursor,
             self._n_beats,
@@ -238,6 +274,7 @@ class MusicEditEnv(gym.Env):
             self._budget,
             self._jump_backs_left,
             self._min_output,
+            locks,
         )
 
     @property
@@ -292,11 +329,15 @@ class MusicEditEnv(gym.Env):
                 self._emit(c, c + n, ())
             else:
                 plays = int(spec.amounts[amount]) if spec.output == "span_x_amount" else 1
+                if plays > 1:  # LOOP: as many plays as the output budget holds (validity ensured two)
+                    reserved = int(self._open_keep.sum() - self._open_keep[c : c + n].sum())
+                    plays = max(min(plays, (self._budget - self._output_beats - reserved) // n), 1)
                 for _ in range(plays):
                     self._emit(c, c + n, effect)
         elif spec.output == "later":
             shaping = self._shaping(c, c + n, keep=True)
             self._tail.append((c, c + n, ()))
+            self._open_keep[c : c + n] = False
             self._output_beats += n
         elif spec.output == "previous":
             self._repeat_previous(n)
@@ -322,6 +363,7 @@ class MusicEditEnv(gym.Env):
 
     def _emit(self, start: int, end: int, effect: tuple) -> None:
         """Append raw beats ``[start, end)`` to the output, merging with a continuing span."""
+        self._open_keep[start:end] = False
         if self._segments and self._segments[-1][1] == start and self._segments[-1][2] == effect == ():
             prev = self._segments[-1]
             self._segments[-1] = (prev[0], end, effect)
@@ -414,8 +456,27 @@ class MusicEditEnv(gym.Env):
             *(t / N_TYPES for t in self._recent),
             self._last_size / 4.0,
             self._steps / self._max_steps,
+            *self._lock_globals(),
         ]
         return self._obs_builder.observe(self._cursor, globals_)
+
+    def _lock_globals(self) -> list[float]:
+        """The last six globals: free budget and the locked beats ahead (:data:`editor_env.state.GLOBAL_NAMES`)."""
+        n, c = max(self._n_beats, 1), self._cursor
+        open_keep = int(self._open_keep.sum()) if self._locked else 0
+        free = (self._budget - self._output_beats - open_keep) / n
+        if not self._locked:
+            return [free, 0.0, 1.0, 1.0, 0.0, 0.0]
+        here = 0.0
+        if c < self._n_beats:
+            here = 1.0 if self._open_keep[c] else (-1.0 if self._cut_locked[c] else 0.0)
+
+        def distance(flags: np.ndarray) -> float:
+            ahead = np.flatnonzero(flags[c : c + 32])
+            return float(ahead[0]) / 32.0 if ahead.size else 1.0
+
+        cut_ahead = int(self._cut_csum[-1] - self._cut_csum[min(c, self._n_beats)])
+        return [free, here, distance(self._open_keep), distance(self._cut_locked), open_keep / n, cut_ahead / n]
 
     def _info(self) -> dict[str, Any]:
         return {

@@ -1,8 +1,8 @@
 """The observation of MusicEdit-v0: the beat context around the cursor plus global edit state.
 
-With the defaults it is a flat ``float32`` vector of 861 values: the 121 features of the 7
+With the defaults it is a flat ``float32`` vector of 867 values: the 121 features of the 7
 beats centred on the cursor (3 before, the cursor's, 3 after; zeros past either end), then
-the 14 global values of :data:`GLOBAL_NAMES`. A flat Box is what both SB3 policies and
+the 20 global values of :data:`GLOBAL_NAMES`. A flat Box is what both SB3 policies and
 ``imitation``'s BC consume directly; :func:`split_observation` recovers the two parts (the
 NATTEN extractor uses it).
 
@@ -34,6 +34,12 @@ GLOBAL_NAMES: tuple[str, ...] = (
     *(f"recent_type_{i}" for i in range(RECENT_ACTIONS)),  # (type + 1) / 20, 0 = none yet
     "last_size",  # size index / 4
     "step_fraction",  # step / max_steps
+    "room_fraction",  # output beats still free (budget - output - open keep-locked) / n_beats
+    "locked_here",  # +1 the cursor's beat is keep-locked, -1 cut-locked, 0 free
+    "next_keep_lock",  # beats from the cursor to the next open keep-locked beat / 32, clipped to 1 (1 = none)
+    "next_cut_lock",  # beats from the cursor to the next cut-locked beat / 32, clipped to 1 (1 = none)
+    "open_keep_fraction",  # keep-locked beats not yet in the output / n_beats
+    "cut_ahead_fraction",  # cut-locked beats at or after the cursor / n_beats
 )
 N_GLOBAL = len(GLOBAL_NAMES)
 
@@ -43,7 +49,7 @@ def observation_size(context_beats: int = CONTEXT_BEATS) -> int:
 
 
 OBS_DIM = observation_size()
-assert OBS_DIM == 861, OBS_DIM
+assert OBS_DIM == 867, OBS_DIM
 
 
 class ObservationBuilder:
@@ -71,7 +77,7 @@ class ObservationBuilder:
 
 
 def split_observation(obs, context_beats: int = CONTEXT_BEATS):
-    """``(..., obs_dim)`` -> context ``(..., 2c+1, 121)`` and globals ``(..., 14)``.
+    """``(..., obs_dim)`` -> context ``(..., 2c+1, 121)`` and globals ``(..., 20)``.
 
     Works for numpy arrays and torch tensors alike.
     """
@@ -88,7 +94,7 @@ class ObservationNormalizer:
     plain dict of arrays (:meth:`state_dict`) that a checkpoint stores beside the weights, so a
     trained agent normalises exactly as in training when it edits a file.
 
-    :param size: observation length (861 by default).
+    :param size: observation length (867 by default).
     :param clip: normalised values are clipped to ``[-clip, clip]``.
     """
 

@@ -8,9 +8,9 @@ against its mask when the data set was built). :func:`build_dataset` makes one f
 ``pointer_sequences`` (ground truth or aligned); ``musicedit bc-dataset`` writes it as
 ``bc_rich.npz`` (and, with ``--augment``, ``bc_augmented.npz``: :mod:`imitation_data.augment`).
 
-The npz (written atomically, no pickles) holds ``obs`` ``(n, 861)`` float32, ``acts`` ``(n, 3)``
+The npz (written atomically, no pickles) holds ``obs`` ``(n, 867)`` float32, ``acts`` ``(n, 3)``
 int64, ``masks`` ``(n, 30)`` bool, ``dones`` ``(n,)`` bool, ``episode`` ``(n,)`` int64 (index into
-``samples``), ``final_obs`` ``(n_episodes, 861)`` float32 (the observation after each episode's
+``samples``), ``final_obs`` ``(n_episodes, 867)`` float32 (the observation after each episode's
 last step; ``next_obs`` is rebuilt from it), ``samples`` ``(n_episodes,)`` str and
 ``provenance_json`` (where the labels came from: data set, pointer source, env settings,
 augmentation, versions).
@@ -256,6 +256,24 @@ def task_edit_sources(data_dir: Path, name: str, n_pointers: int, params: AudioP
     return ops, edl, source
 
 
+def _label_task(task, *, data_dir: Path, env_kwargs: dict[str, Any] | None, params: AudioParams):
+    """BC labels of one task and their provenance entry (a :func:`map_samples` task)."""
+    from imitation_data.labels import beat_agreement, infer_labels, replay
+
+    ops, edl, source = task_edit_sources(data_dir, task.name, task.reference.size, params)
+    lab = infer_labels(
+        task, task.reference, ops=ops, edl=edl, params=params, env_kwargs=env_kwargs, collect_observations=True
+    )
+    agreement = beat_agreement(replay(lab, task, params=params), task.reference, task.analysis.beats.frames(params))
+    return lab, {
+        "pointer_source": source,
+        "effects_from": "edl" if edl is not None else "ops" if ops is not None else "none",
+        "unreachable_beats": lab.unreachable_beats,
+        "replay_agreement": round(agreement, 4),
+        "n_steps": lab.n_steps,
+    }
+
+
 def build_dataset(
     data_dir: str | os.PathLike,
     cache_dir: str | os.PathLike,
@@ -265,6 +283,9 @@ def build_dataset(
     params: AudioParams = DEFAULT_PARAMS,
     write_labels: bool = True,
     progress: bool = True,
+    backend: str = "local",
+    workers: int | None = None,
+    ray_address: str | None = None,
 ) -> tuple[BCDataset, list, list]:
     """BC data set of every sample of ``data_dir`` that has ``pointer_sequences/{sample}_pointers.npy``.
 
@@ -273,15 +294,18 @@ def build_dataset(
     (:func:`~imitation_data.labels.beat_agreement`) is recorded in the provenance
     (``samples[name]["replay_agreement"]``). With ``write_labels`` each is also cached as
     ``cache/labels/{sample}.npy`` ``(n_steps, 3)`` (recomputed every run, so never stale).
+    Samples are labelled through :func:`editor_env.executor.map_samples` (``backend``,
+    ``workers``, ``ray_address``); one that fails does not stop the others: the data set holds the others and
+    ``provenance["failed"]`` names each failure with its reason.
 
     :returns: ``(dataset, labels, tasks)``: the data set, the :class:`LabelSequence` of each
         labelled sample and its :class:`EditingTask`.
     """
-    from tqdm import tqdm
+    import functools
 
+    from editor_env.executor import map_samples
     from editor_env.io import atomic_path
     from editor_env.tasks import load_tasks
-    from imitation_data.labels import beat_agreement, infer_labels, replay
 
     data_dir, cache_dir = Path(data_dir), Path(cache_dir)
     tasks = [t for t in load_tasks(data_dir, cache_dir, samples=samples, params=params) if t.reference is not None]
@@ -290,30 +314,35 @@ def build_dataset(
             f"No sample of {data_dir} has pointer_sequences/{{sample}}_pointers.npy: run `musicedit align` "
             "(or `musicedit synth` for synthetic pairs with ground truth) first."
         )
-    labels, sources = [], {}
     started = time.perf_counter()
-    for task in tqdm(tasks, desc="labels", disable=not progress):
-        ops, edl, source = task_edit_sources(data_dir, task.name, task.reference.size, params)
-        lab = infer_labels(
-            task, task.reference, ops=ops, edl=edl, params=params, env_kwargs=env_kwargs, collect_observations=True
+    outcomes = map_samples(
+        functools.partial(_label_task, data_dir=data_dir, env_kwargs=env_kwargs, params=params),
+        tasks,
+        names=[task.name for task in tasks],
+        backend=backend,
+        workers=workers,
+        ray_address=ray_address,
+        progress=progress,
+        desc="labels",
+    )
+    failed = {o.name: o.error for o in outcomes if not o.ok}
+    if len(failed) == len(tasks):
+        raise MusicEditError(
+            "BC labels failed for every sample: " + "; ".join(f"{name}: {why}" for name, why in failed.items())
         )
-        labels.append(lab)
-        agreement = beat_agreement(replay(lab, task, params=params), task.reference, task.analysis.beats.frames(params))
-        sources[task.name] = {
-            "pointer_source": source,
-            "effects_from": "edl" if edl is not None else "ops" if ops is not None else "none",
-            "unreachable_beats": lab.unreachable_beats,
-            "replay_agreement": round(agreement, 4),
-            "n_steps": lab.n_steps,
-        }
-        if write_labels:
-            with atomic_path(cache_dir / "labels" / f"{task.name}.npy") as tmp:
+    labels = [o.value[0] for o in outcomes if o.ok]
+    sources = {o.name: o.value[1] for o in outcomes if o.ok}
+    tasks = [task for task in tasks if task.name not in failed]
+    if write_labels:
+        for lab in labels:
+            with atomic_path(cache_dir / "labels" / f"{lab.sample}.npy") as tmp:
                 np.save(tmp, lab.actions)
     provenance = {
         "kind": "rich",
         "data_dir": str(data_dir.resolve()),
         "cache_dir": str(cache_dir.resolve()),
         "samples": sources,
+        "failed": failed,
         "env_kwargs": dict(env_kwargs or {}),
         "params_hash": params.hash(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),

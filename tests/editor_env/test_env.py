@@ -35,7 +35,7 @@ def test_gymnasium_and_sb3_checkers(env):
 def test_registered_and_default_data(tmp_path):
     env = gym.make("MusicEdit-v0")  # the embedded default: synthetic jams generated once
     obs, info = env.reset(seed=0)
-    assert obs.shape == (861,) and env.observation_space.contains(obs)
+    assert obs.shape == (867,) and env.observation_space.contains(obs)
     assert env.action_space == gym.spaces.MultiDiscrete([20, 5, 5])
     assert env.unwrapped.action_masks().shape == (30,)
     assert info["n_beats"] > 32
@@ -214,3 +214,47 @@ def test_length_window_caps_the_output_and_the_target_is_observed(env, target):
     assert target - 0.05 - 1e-9 <= info["output_ratio"] <= target + 0.05 + 1.0 / env.n_beats
     with pytest.raises(MusicEditError, match="target_ratio"):
         env.reset(options={"target_ratio": 5.0})
+
+
+def lock_beats(n_beats: int) -> tuple[np.ndarray, np.ndarray]:
+    """A keep-locked bar early, a cut-locked bar in the middle and a keep-locked bar late."""
+    keep, cut = np.zeros(n_beats, bool), np.zeros(n_beats, bool)
+    keep[4:8] = keep[n_beats - 12 : n_beats - 8] = True
+    cut[n_beats // 2 : n_beats // 2 + 4] = True
+    return keep, cut
+
+
+def test_locked_beats_are_obeyed_by_every_masked_policy(env):
+    from editor_env.state import GLOBAL_NAMES
+
+    rng = np.random.default_rng(0)
+    for episode in range(12):
+        task = env.tasks[episode % len(env.tasks)]
+        keep, cut = lock_beats(task.analysis.beats.n_beats)
+        obs, _ = env.reset(seed=episode, options={"task": task, "keep_beats": keep, "cut_beats": cut})
+        globals_ = dict(zip(GLOBAL_NAMES, obs[-len(GLOBAL_NAMES) :]))
+        assert globals_["open_keep_fraction"] == pytest.approx(8 / env.n_beats)
+        assert globals_["next_keep_lock"] == pytest.approx(4 / 32)
+        done = False
+        while not done:  # random heads (repaired when the pair is invalid), every other episode favouring drops
+            action = masked_random_action(env, rng)
+            if episode % 2 and env.action_masks()[ActionType.CUT]:
+                action[0] = ActionType.CUT
+            _, _, terminated, truncated, info = env.step(action)
+            done = terminated or truncated
+        played = np.zeros(env.n_beats, bool)
+        for segment in info["edl"].segments:
+            played[int(round(segment.raw_start_beat)) : int(round(segment.raw_end_beat))] = True
+        assert played[keep].all() and not played[cut].any()
+        assert info["output_ratio"] <= 0.67 + 0.05 + 1.0 / env.n_beats
+
+
+def test_impossible_locks_are_refused(env):
+    n = env.tasks[0].analysis.beats.n_beats
+    keep, cut = lock_beats(n)
+    with pytest.raises(MusicEditError, match="both keep- and cut-locked"):
+        env.reset(options={"task": env.tasks[0], "keep_beats": keep, "cut_beats": keep})
+    with pytest.raises(MusicEditError, match="do not fit the output budget"):
+        env.reset(options={"task": env.tasks[0], "keep_beats": np.ones(n, bool)})
+    with pytest.raises(MusicEditError, match="one bool per beat"):
+        env.reset(options={"task": env.tasks[0], "cut_beats": cut[:-1]})

@@ -9,16 +9,16 @@ from editor_env.errors import MusicEditError
 from editor_env.state import GLOBAL_NAMES, OBS_DIM, ObservationBuilder, ObservationNormalizer, split_observation
 
 
-def test_layout_861_and_split():
-    assert OBS_DIM == 861 and len(GLOBAL_NAMES) == 14
+def test_layout_867_and_split():
+    assert OBS_DIM == 867 and len(GLOBAL_NAMES) == 20
     features = np.arange(10 * 121, dtype=np.float32).reshape(10, 121) / 1000
     builder = ObservationBuilder(features)
-    obs = builder.observe(0, np.ones(14))
+    obs = builder.observe(0, np.ones(20))
     context, globals_ = split_observation(obs)
-    assert context.shape == (7, 121) and globals_.shape == (14,)
+    assert context.shape == (7, 121) and globals_.shape == (20,)
     assert np.all(context[:3] == 0)  # nothing before the first beat
     np.testing.assert_array_equal(context[3:], features[:4])
-    end = split_observation(builder.observe(9, np.zeros(14)))[0]
+    end = split_observation(builder.observe(9, np.zeros(20)))[0]
     np.testing.assert_array_equal(end[3], features[9])
     assert np.all(end[4:] == 0)  # nothing after the last beat
 
@@ -34,5 +34,5 @@ def test_normalizer_learns_and_round_trips():
     restored = ObservationNormalizer()
     restored.load_state_dict(norm.state_dict())
     np.testing.assert_array_equal(restored.normalize(batch[:5]), norm.normalize(batch[:5]))
-    with pytest.raises(MusicEditError, match="size 861.*another observation layout"):
+    with pytest.raises(MusicEditError, match="size 867.*another observation layout"):
         ObservationNormalizer(100).load_state_dict(norm.state_dict())

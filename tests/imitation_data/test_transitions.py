@@ -8,6 +8,7 @@ import pytest
 
 from editor_env.cli import main
 from editor_env.errors import MusicEditError
+from editor_env.state import OBS_DIM
 from imitation_data.transitions import BCDataset, load_transitions
 
 
@@ -42,7 +43,7 @@ def test_bc_dataset_cli_writes_both_sets(built, capsys):
 def test_transitions_round_trip(built, tmp_path):
     rich = BCDataset.load(built / "bc_rich.npz")
     trans = load_transitions(built / "bc_rich.npz")
-    assert trans.obs.shape == (len(rich), 861) and trans.obs.dtype == np.float32
+    assert trans.obs.shape == (len(rich), OBS_DIM) and trans.obs.dtype == np.float32
     assert trans.acts.shape == (len(rich), 3) and trans.next_obs.shape == trans.obs.shape
     assert trans.dones.sum() == rich.n_episodes and trans.dones[-1]
     for i in np.flatnonzero(~trans.dones):  # within an episode next_obs is the next step's obs

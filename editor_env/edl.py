@@ -129,6 +129,17 @@ def segments_continuous(prev: Segment, cur: Segment) -> bool:
     return prev.raw_end == cur.raw_start
 
 
+def segments_from_beat_path(path: np.ndarray, bounds: np.ndarray) -> list[Segment]:
+    """Segments of a beat path: each run of consecutive raw beats in ``path`` ``(n_output_beats,)``
+    becomes one segment from ``bounds[first]`` to ``bounds[last + 1]`` (``bounds``: ``(n_beats + 1,)``
+    raw samples of the beat onsets and the end), with ``raw_start_beat`` / ``raw_end_beat`` set."""
+    path = np.asarray(path, dtype=np.int64)
+    if path.size == 0:
+        return []
+    runs = np.split(path, np.flatnonzero(np.diff(path) != 1) + 1)
+    return [Segment(int(bounds[r[0]]), int(bounds[r[-1] + 1]), Effects(), float(r[0]), float(r[-1] + 1)) for r in runs]
+
+
 @dataclasses.dataclass
 class EditList:
     """An ordered list of segments of one raw recording.

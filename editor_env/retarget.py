@@ -76,7 +76,7 @@ from typing import Any
 
 import numpy as np
 
-from editor_env.edl import EditList, Effects, Segment
+from editor_env.edl import EditList, segments_from_beat_path
 from editor_env.errors import MusicEditError
 from editor_env.features import Analysis, feature_slice
 from editor_env.params import DEFAULT_PARAMS
@@ -136,6 +136,9 @@ class RetargetConfig:
     """Fade-out at the end of the output, seconds; 0 = none. At most half the last segment."""
     crossfade_s: float = 0.05
     """Equal-power crossfade at every seam, seconds (short: beat estimates can be off a frame)."""
+    alternative_penalty: float = 1.0
+    """Extra cost, per earlier alternative, of each jump, start and end beat an earlier alternative
+    used (:func:`retarget_alternatives`: the next best edit that differs)."""
 
     def __post_init__(self) -> None:
         checks = {
@@ -155,7 +158,15 @@ class RetargetConfig:
             "fade_out_s": self.fade_out_s >= 0,
             "crossfade_s": self.crossfade_s >= 0,
         }
-        for name in ("jump_penalty", "backward_penalty", "keep_weight", "start_weight", "end_weight", "length_weight"):
+        for name in (
+            "jump_penalty",
+            "backward_penalty",
+            "keep_weight",
+            "start_weight",
+            "end_weight",
+            "length_weight",
+            "alternative_penalty",
+        ):
             checks[name] = getattr(self, name) >= 0 and math.isfinite(getattr(self, name))
         for name, ok in checks.items():
             if not ok:
@@ -273,10 +284,16 @@ def keep_costs(context: np.ndarray, kept: np.ndarray, bar: int, config: Retarget
 
 
 def jump_candidates(
-    context: np.ndarray, bar_position: np.ndarray, kept: np.ndarray, allow_backward: bool, config: RetargetConfig
+    context: np.ndarray,
+    bar_position: np.ndarray,
+    kept: np.ndarray,
+    allow_backward: bool,
+    config: RetargetConfig,
+    locked: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Candidate jumps ``(src, dst, cost)``: for every source beat ``i`` the ``top_k`` cheapest
-    kept targets ``j != i + 1`` with ``bar_position[j] == bar_position[i + 1]``."""
+    kept targets ``j != i + 1`` with ``bar_position[j] == bar_position[i + 1]``; a forward jump
+    never skips a ``locked`` ``(n,)`` beat (so every locked beat between the start and the end is played)."""
     n = context.shape[0]
     if n < 3:
         empty = np.zeros(0, dtype=np.int64)
@@ -286,6 +303,10 @@ def jump_candidates(
     dst = np.arange(n)
     valid = (bar_position[None, :] == bar_position[1:, None]) & kept[None, :] & kept[:-1, None]
     valid &= dst[None, :] != src[:, None] + 1
+    if locked is not None and locked.any():
+        before = np.concatenate([[0], np.cumsum(locked)])  # locked beats before index k
+        skipped = before[dst][None, :] - before[np.minimum(src + 1, n)][:, None]  # locked in i+1 .. j-1
+        valid &= ~((dst[None, :] > src[:, None] + 1) & (skipped > 0))
     backward = dst[None, :] <= src[:, None]
     if allow_backward:
         cost = cost + np.where(backward, np.float32(config.backward_penalty), np.float32(0.0))
@@ -300,18 +321,28 @@ def jump_candidates(
     return rows[ok].astype(np.int64), top[ok].astype(np.int64), top_cost[ok].astype(np.float64)
 
 
-def beat_costs(analysis: Analysis, config: RetargetConfig = RetargetConfig()) -> BeatCosts:
-    """The whole cost model of one analysed recording."""
+def beat_costs(
+    analysis: Analysis,
+    config: RetargetConfig = RetargetConfig(),
+    keep_beats: np.ndarray | None = None,
+    cut_beats: np.ndarray | None = None,
+) -> BeatCosts:
+    """The whole cost model of one analysed recording; locked ``keep_beats`` ``(n,)`` are never
+    dropped (even silent ones) and never jumped over, locked ``cut_beats`` always are dropped."""
     features = analysis.features
     bar = config.beats_per_bar or DEFAULT_PARAMS.beats_per_bar
     dropped = dropped_beats(features, config)
+    if keep_beats is not None:
+        dropped &= ~keep_beats
+    if cut_beats is not None:
+        dropped |= cut_beats
     kept = ~dropped
     dist = beat_distance(features, kept, config)
     context = context_distance(dist, config.lookbehind_beats, config.lookahead_beats)
     keep = keep_costs(context, kept, bar, config)
     allow_backward = config.target_ratio > 1 if config.allow_backward is None else config.allow_backward
     bar_position = np.asarray(analysis.beats.bar_position) % bar
-    src, dst, cost = jump_candidates(context, bar_position, kept, allow_backward, config)
+    src, dst, cost = jump_candidates(context, bar_position, kept, allow_backward, config, keep_beats)
     return BeatCosts(dropped, keep, dist, context, src, dst, cost)
 
 
@@ -449,6 +480,7 @@ def retarget(
     sample_rate: int,
     raw_length: int,
     config: RetargetConfig = RetargetConfig(),
+    constraints=None,
 ) -> EditList:
     """Edit a recording to ``config.target_ratio`` of its length by beat-level retargeting.
 
@@ -462,6 +494,11 @@ def retarget(
         The raw recording's length in samples.
     config : RetargetConfig
         Target, slack and cost weights.
+    constraints : EditConstraints, optional
+        The user's controls (:mod:`editor_env.constraints`): their target and slack replace the
+        config's; locked-keep beats are always played (never dropped, never jumped over, the edit
+        starts before the first and ends after the last); locked-cut beats are never played;
+        ``ending="phrase"`` lets the edit end only where a phrase of the raw ends.
 
     Returns
     -------
@@ -478,6 +515,30 @@ def retarget(
         worth keeping, or no edit of whole segments lands within the slack of the target (the
         message says the nearest reachable duration and what to change).
     """
+    return retarget_alternatives(
+        analysis, sample_rate=sample_rate, raw_length=raw_length, config=config, constraints=constraints, n=1
+    )[0]
+
+
+def retarget_alternatives(
+    analysis: Analysis,
+    *,
+    sample_rate: int,
+    raw_length: int,
+    config: RetargetConfig = RetargetConfig(),
+    constraints=None,
+    n: int | None = None,
+) -> list[EditList]:
+    """Up to ``n`` distinct edits (default ``constraints.n_alternatives``), cheapest first.
+
+    The first is :func:`retarget`'s edit. Each further one reruns the dynamic programme with every
+    jump, start beat and end beat used by the earlier ones made ``alternative_penalty`` dearer (per
+    earlier use), so it is the best edit that differs from them; a programme that returns an edit
+    already found raises the penalties and tries again. Fewer than ``n`` come back when the
+    recording admits fewer distinct edits. Arguments and errors as :func:`retarget`.
+    """
+    from editor_env.constraints import beat_masks, phrase_boundaries
+
     if sample_rate <= 0 or raw_length <= 0:
         raise MusicEditError("retarget needs a positive sample_rate and raw_length.")
     raw_s = raw_length / sample_rate
@@ -486,15 +547,23 @@ def retarget(
             f"The analysis covers {analysis.duration:.2f} s but the raw recording is {raw_s:.2f} s: "
             "analyse the recording being edited."
         )
+    if constraints is not None:
+        constraints.validate(raw_s, analysis.beats.times)
+        overrides = {"target_ratio": constraints.ratio(raw_s, config.target_ratio)}
+        if constraints.slack_s is not None:
+            overrides["slack_s"] = float(constraints.slack_s)
+        config = dataclasses.replace(config, **overrides)
+    n = int(n if n is not None else (constraints.n_alternatives if constraints is not None else 1))
     bar = config.beats_per_bar or DEFAULT_PARAMS.beats_per_bar
     min_beats = config.min_segment_beats or bar
     beats = analysis.beats
-    n = beats.n_beats
+    n_beats = beats.n_beats
     bounds = np.clip(np.round(np.append(beats.times, raw_s) * sample_rate).astype(np.int64), 0, raw_length)
     bounds[-1] = raw_length
     beat_s = np.diff(bounds) / sample_rate
+    keep_beats, cut_beats = beat_masks(constraints, beats.times, raw_s)
 
-    costs = beat_costs(analysis, config)
+    costs = beat_costs(analysis, config, keep_beats, cut_beats)
     keep = np.where(beat_s > 0, costs.keep, np.inf)
     if not np.isfinite(keep).any():
         raise MusicEditError(
@@ -504,46 +573,76 @@ def retarget(
     bar_position = np.asarray(beats.bar_position) % bar
     start_s = bounds[:-1] / sample_rate
     end_s = bounds[1:] / sample_rate
+    idx = np.arange(n_beats)
     start_cost = np.where(bar_position == 0, config.start_weight * start_s / raw_s, np.inf)
-    at_bar_end = (bar_position == bar - 1) | (np.arange(n) == n - 1)
+    at_bar_end = (bar_position == bar - 1) | (idx == n_beats - 1)
+    if constraints is not None and constraints.ending == "phrase":
+        at_bar_end = phrase_boundaries(beats.bar_position, bar)[1:]
     end_cost = np.where(at_bar_end, config.end_weight * (1.0 - end_s / raw_s), np.inf)
-    in_src, in_cost = _incoming(n, costs.jump_src, costs.jump_dst, costs.jump_cost, cap=4 * config.top_k)
+    if keep_beats.any():
+        locked = np.flatnonzero(keep_beats)
+        start_cost[idx > locked[0]] = np.inf
+        end_cost[idx < locked[-1]] = np.inf
+    in_src, in_cost = _incoming(n_beats, costs.jump_src, costs.jump_dst, costs.jump_cost, cap=4 * config.top_k)
 
     target = config.target_ratio * raw_s
-    plan, nearest = _dynamic_programme(
-        keep,
-        beat_s,
-        start_cost,
-        end_cost,
-        in_src,
-        in_cost,
-        min_beats,
-        target,
-        config.slack_s,
-        config.length_weight,
-    )
-    if plan is None:
-        reach = (
-            f"the nearest reachable edit lasts {nearest:.1f} s"
-            if nearest is not None
-            else f"no edit of whole segments of at least {min_beats} beats fits"
+    plans: list[_Plan] = []
+    used_start, used_end = np.zeros(n_beats), np.zeros(n_beats)
+    used_jump = np.zeros(in_src.shape)
+    weight = config.alternative_penalty
+    for _ in range(3 * n):
+        if len(plans) == n:
+            break
+        plan, nearest = _dynamic_programme(
+            keep,
+            beat_s,
+            start_cost + weight * used_start,
+            end_cost + weight * used_end,
+            in_src,
+            in_cost + weight * used_jump,
+            min_beats,
+            target,
+            config.slack_s,
+            config.length_weight,
         )
-        usable = float(beat_s[np.isfinite(keep)].sum())
-        if usable < target - config.slack_s:
-            reach += f" (only {usable:.1f} s of it is not silence or noise)"
-        raise MusicEditError(
-            f"Cannot retarget this {raw_s:.1f} s recording to {target:.1f} s +- {config.slack_s:g} s "
-            f"(target_ratio {config.target_ratio:g}): {reach}. Raise the slack, change the target ratio "
-            "or lower min_segment_beats."
-        )
-
-    # contiguous runs of beats are the segments
-    path = np.asarray(plan.beats)
-    breaks = np.flatnonzero(np.diff(path) != 1) + 1
-    runs = np.split(path, breaks)
-    segments = [
-        Segment(int(bounds[r[0]]), int(bounds[r[-1] + 1]), Effects(), float(r[0]), float(r[-1] + 1)) for r in runs
+        if plan is None:
+            if not plans:
+                _cannot_meet(raw_s, target, config, nearest, min_beats, float(beat_s[np.isfinite(keep)].sum()))
+            break
+        if any(plan.beats == p.beats for p in plans):
+            weight *= 2.0
+        else:
+            plans.append(plan)
+        path = np.asarray(plan.beats)
+        used_start[path[0]] += 1
+        used_end[path[-1]] += 1
+        for a, b in zip(path[:-1], path[1:]):
+            if b != a + 1:
+                used_jump[b] += in_src[b] == a
+    return [
+        _plan_edit(plan, k, bounds, sample_rate, raw_length, raw_s, target, costs, beats, config, constraints)
+        for k, plan in enumerate(plans)
     ]
+
+
+def _cannot_meet(raw_s, target, config, nearest, min_beats, usable) -> None:
+    reach = (
+        f"the nearest reachable edit lasts {nearest:.1f} s"
+        if nearest is not None
+        else f"no edit of whole segments of at least {min_beats} beats fits"
+    )
+    if usable < target - config.slack_s:
+        reach += f" (only {usable:.1f} s of it is not silence, noise or cut)"
+    raise MusicEditError(
+        f"Cannot retarget this {raw_s:.1f} s recording to {target:.1f} s +- {config.slack_s:g} s "
+        f"(target_ratio {config.target_ratio:g}): {reach}. Raise the slack, change the target ratio, "
+        "loosen the --keep / --cut regions or the --ending, or lower min_segment_beats."
+    )
+
+
+def _plan_edit(plan, k, bounds, sample_rate, raw_length, raw_s, target, costs, beats, config, constraints) -> EditList:
+    """The :class:`EditList` of one planned beat path."""
+    segments = segments_from_beat_path(np.asarray(plan.beats), bounds)
     first, last = segments[0], segments[-1]
     first.effects.fade_in_s = min(config.fade_in_s, first.raw_length / sample_rate / 2)
     last.effects.fade_out_s = min(config.fade_out_s, last.raw_length / sample_rate / 2)
@@ -558,9 +657,11 @@ def retarget(
         "cost": plan.cost,
         "n_jumps": len(segments) - 1,
         "dropped_beats": int(costs.dropped.sum()),
-        "n_beats": n,
+        "n_beats": beats.n_beats,
         "beat_source": beats.source,
         "tempo_bpm": float(beats.tempo),
         "config": config.to_dict(),
     }
+    if constraints is not None:
+        meta.update(alternative=k + 1, constraints=constraints.to_dict())
     return EditList(sample_rate, raw_length, segments, crossfade_s=config.crossfade_s, meta=meta)

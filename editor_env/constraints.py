@@ -1,0 +1,400 @@
+"""What a user asks of an edit: target length, locked regions, alternatives, ending; checked in one place.
+
+Every paradigm receives the same :class:`EditConstraints` (through
+:class:`editor_env.paradigms.EditRequest`), so ``musicedit edit --keep 10-20 --cut 55-62
+--target-duration 90 --alternatives 3 --ending phrase`` means the same thing to each of them:
+
+- **target**: ``target_duration_s`` *or* ``target_ratio`` (output / raw length), within ``slack_s``
+  seconds (default :data:`DEFAULT_SLACK_S`);
+- **keep regions**: raw spans ``(start_s, end_s)`` that the edit must play;
+- **cut regions**: raw spans the edit must never play;
+- **ending**: ``"fade"`` fades the last :data:`ENDING_FADE_S` seconds; ``"phrase"`` also ends the
+  edit where a phrase of the raw ends (:func:`phrase_boundaries`);
+- **n_alternatives**: how many distinct edits to return, best first (ranked by the common reward).
+
+Editors work on beats, so regions are snapped to the beat grid by :func:`beat_masks`. The rounding
+rule (documented, tested): a beat that overlaps a keep region at all (more than
+:data:`OVERLAP_EPS_S`) is *locked-keep* — a keep region is never shortened; a beat more than half
+inside the cut regions is *locked-cut* unless it is locked-keep — a cut region's ends snap to the
+nearest beat boundary. So up to half a beat at either end of a cut region may still play.
+
+:meth:`EditConstraints.validate` fails fast, before any analysis or model work where it can, with a
+message naming the option and what to change; :func:`constraint_report` says whether an edit meets
+the constraints (used by the tests, the benchmark and the alternatives).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from typing import Any
+
+import numpy as np
+
+from editor_env.edl import EditList
+from editor_env.errors import MusicEditError
+from editor_env.params import DEFAULT_PARAMS
+
+DEFAULT_SLACK_S = 2.0
+"""Allowed miss of the target length when the user gives none, seconds (the retarget default)."""
+ENDING_FADE_S = 3.0
+"""Length of the fade-out of ``ending="fade"`` / ``"phrase"``, seconds (at most the last segment)."""
+OVERLAP_EPS_S = 1e-3
+"""Overlaps shorter than this (seconds) are rounding, not overlaps."""
+REGION_TOLERANCE_S = 0.05
+"""A region may end this far past the recording's end (rounding of a typed duration)."""
+BARS_PER_PHRASE = 4
+"""Bars in a phrase (the action space's PHRASE size is 16 beats = 4 bars of 4/4)."""
+ENDINGS = ("fade", "phrase")
+MAX_ALTERNATIVES = 20
+
+Region = tuple[float, float]
+
+_REGION = re.compile(r"^\s*([0-9:.]+)\s*-\s*([0-9:.]+)\s*$")
+
+
+def parse_time(text: str, option: str = "time") -> float:
+    """Seconds from ``"75"``, ``"75.5"``, ``"1:15"`` or ``"1:01:15"``."""
+    parts = text.strip().split(":")
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        values = []
+    if not values or len(values) > 3 or any(v < 0 or not math.isfinite(v) for v in values):
+        raise MusicEditError(f"{option}: {text!r} is not a time; write seconds (75.5) or minutes:seconds (1:15.5).")
+    seconds = 0.0
+    for v in values:
+        seconds = 60.0 * seconds + v
+    return seconds
+
+
+def parse_region(text: str, option: str = "--keep") -> Region:
+    """``(start_s, end_s)`` from ``"START-END"`` (each seconds or m:ss), e.g. ``"12.5-30"`` or ``"1:05-1:40"``."""
+    match = _REGION.match(text)
+    if not match:
+        raise MusicEditError(f"{option} {text!r}: write START-END in seconds or m:ss, e.g. {option} 12.5-30.")
+    start, end = parse_time(match.group(1), option), parse_time(match.group(2), option)
+    if not end > start:
+        raise MusicEditError(f"{option} {text!r}: the end ({end:g} s) must come after the start ({start:g} s).")
+    return start, end
+
+
+def merge_regions(regions: list[Region]) -> list[Region]:
+    """Sorted union of ``(start_s, end_s)`` spans (overlapping or touching spans merged)."""
+    merged: list[list[float]] = []
+    for start, end in sorted(regions):
+        if merged and start <= merged[-1][1] + OVERLAP_EPS_S:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    return [(a, b) for a, b in merged]
+
+
+def _total(regions: list[Region]) -> float:
+    return float(sum(b - a for a, b in merge_regions(regions)))
+
+
+def _fmt(region: Region) -> str:
+    return f"{region[0]:g}-{region[1]:g}"
+
+
+@dataclasses.dataclass
+class EditConstraints:
+    """The controls of one edit request (module docstring). Times are raw-recording seconds.
+
+    :param target_ratio: output / raw length; exclusive with ``target_duration_s``; both None:
+        the paradigm's default (0.67).
+    :param target_duration_s: output length in seconds.
+    :param slack_s: allowed miss of the target, seconds (None: :data:`DEFAULT_SLACK_S`).
+    :param keep_regions: raw spans ``(start_s, end_s)`` that must be played.
+    :param cut_regions: raw spans that must not be played.
+    :param ending: None, ``"fade"`` or ``"phrase"``.
+    :param n_alternatives: distinct edits wanted (>= 1), ranked by the common reward.
+    :param min_jump_beats: shortest jump (in beats) constrained decoding may take (None: one bar).
+    """
+
+    target_ratio: float | None = None
+    target_duration_s: float | None = None
+    slack_s: float | None = None
+    keep_regions: list[Region] = dataclasses.field(default_factory=list)
+    cut_regions: list[Region] = dataclasses.field(default_factory=list)
+    ending: str | None = None
+    n_alternatives: int = 1
+    min_jump_beats: int | None = None
+
+    def __post_init__(self) -> None:
+        self.keep_regions = [(float(a), float(b)) for a, b in self.keep_regions]
+        self.cut_regions = [(float(a), float(b)) for a, b in self.cut_regions]
+
+    # -- the target ------------------------------------------------------------------------
+    def target_s(self, raw_duration_s: float, default_ratio: float = 0.67) -> float:
+        """The output length asked for, seconds."""
+        if self.target_duration_s is not None:
+            return float(self.target_duration_s)
+        return float(self.target_ratio if self.target_ratio is not None else default_ratio) * raw_duration_s
+
+    def ratio(self, raw_duration_s: float, default_ratio: float = 0.67) -> float:
+        """The output / raw length asked for."""
+        return self.target_s(raw_duration_s, default_ratio) / raw_duration_s
+
+    @property
+    def slack(self) -> float:
+        """Allowed miss of the target, seconds."""
+        return DEFAULT_SLACK_S if self.slack_s is None else float(self.slack_s)
+
+    @property
+    def has_regions(self) -> bool:
+        return bool(self.keep_regions or self.cut_regions)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly (for EDL metadata)."""
+        values = dataclasses.asdict(self)
+        values["keep_regions"] = [list(r) for r in self.keep_regions]
+        values["cut_regions"] = [list(r) for r in self.cut_regions]
+        return values
+
+    # -- the one validation ----------------------------------------------------------------
+    def validate(self, raw_duration_s: float | None = None, beat_times: np.ndarray | None = None) -> EditConstraints:
+        """Fail fast on a request that cannot be met; returns ``self``.
+
+        Without ``raw_duration_s`` only the options themselves are checked (before the audio is
+        read); with it, also the regions against the recording and the target; with
+        ``beat_times`` ``(n_beats,)`` s, also the keep regions once snapped to beats.
+
+        :raises MusicEditError: naming the option(s) and what to change.
+        """
+        if self.target_ratio is not None and self.target_duration_s is not None:
+            raise MusicEditError("Give --target-duration or --target-ratio, not both.")
+        if self.target_ratio is not None and not 0 < self.target_ratio <= 4:
+            raise MusicEditError(f"--target-ratio {self.target_ratio:g} must lie in (0, 4] (0.67 = two thirds).")
+        if self.target_duration_s is not None and not self.target_duration_s > 0:
+            raise MusicEditError(f"--target-duration {self.target_duration_s:g} must be a positive number of seconds.")
+        if self.slack_s is not None and not (self.slack_s > 0 and math.isfinite(self.slack_s)):
+            raise MusicEditError(f"--slack {self.slack_s:g} must be a positive number of seconds.")
+        if self.ending is not None and self.ending not in ENDINGS:
+            raise MusicEditError(f"--ending {self.ending!r}: choose one of {', '.join(ENDINGS)}.")
+        if not 1 <= int(self.n_alternatives) <= MAX_ALTERNATIVES:
+            raise MusicEditError(f"--alternatives {self.n_alternatives} must lie in [1, {MAX_ALTERNATIVES}].")
+        if self.min_jump_beats is not None and self.min_jump_beats < 1:
+            raise MusicEditError(f"min_jump_beats={self.min_jump_beats} must be at least 1 beat.")
+        for option, regions in (("--keep", self.keep_regions), ("--cut", self.cut_regions)):
+            for start, end in regions:
+                if not (math.isfinite(start) and math.isfinite(end) and 0 <= start < end):
+                    raise MusicEditError(f"{option} {_fmt((start, end))}: write START-END with 0 <= START < END.")
+        for keep in self.keep_regions:
+            for cut in self.cut_regions:
+                lo, hi = max(keep[0], cut[0]), min(keep[1], cut[1])
+                if hi - lo > OVERLAP_EPS_S:
+                    raise MusicEditError(
+                        f"--keep {_fmt(keep)} and --cut {_fmt(cut)} overlap ({lo:g}-{hi:g} s): a moment cannot be "
+                        "both kept and cut; change one of them."
+                    )
+        if raw_duration_s is None:
+            return self
+        raw_s = float(raw_duration_s)
+        for option, regions in (("--keep", self.keep_regions), ("--cut", self.cut_regions)):
+            for start, end in regions:
+                if end > raw_s + REGION_TOLERANCE_S:
+                    raise MusicEditError(
+                        f"{option} {_fmt((start, end))} lies outside the recording, which lasts {raw_s:.2f} s: "
+                        f"give a region within 0-{raw_s:.2f}."
+                    )
+        target, slack = self.target_s(raw_s), self.slack
+        if target - slack > 4 * raw_s:
+            raise MusicEditError(
+                f"The target {target:.1f} s is more than four times the {raw_s:.1f} s recording: ask for less."
+            )
+        keep_total = _total(self.keep_regions)
+        if keep_total > target + slack:
+            raise MusicEditError(
+                f"The --keep regions total {keep_total:.1f} s, longer than the target {target:.1f} s +- {slack:g} s: "
+                "keep less, or raise --target-duration / --target-ratio or --slack."
+            )
+        left = raw_s - _total(self.cut_regions)
+        if target <= raw_s and left < target - slack:
+            raise MusicEditError(
+                f"After the --cut regions only {left:.1f} s of the {raw_s:.1f} s recording remain, less than the "
+                f"target {target:.1f} s - {slack:g} s: cut less, or lower the target or raise --slack."
+            )
+        if beat_times is not None and self.keep_regions:
+            keep_beats, _ = beat_masks(self, beat_times, raw_s)
+            bounds = beat_bounds_s(beat_times, raw_s)
+            snapped = float(np.diff(bounds)[keep_beats].sum())
+            if snapped > target + slack:
+                raise MusicEditError(
+                    f"The --keep regions, widened to whole beats, last {snapped:.1f} s, longer than the target "
+                    f"{target:.1f} s +- {slack:g} s: keep less, or raise the target or --slack."
+                )
+        return self
+
+
+def beat_bounds_s(beat_times: np.ndarray, raw_duration_s: float) -> np.ndarray:
+    """``(n_beats + 1,)`` beat boundaries in seconds: the onsets, then the recording's end."""
+    times = np.asarray(beat_times, dtype=np.float64)
+    return np.append(times, max(float(raw_duration_s), float(times[-1]) if times.size else 0.0))
+
+
+def _overlap(bounds: np.ndarray, regions: list[Region]) -> np.ndarray:
+    """``(n_beats,)`` seconds of each beat inside the union of ``regions``."""
+    starts, ends = bounds[:-1], bounds[1:]
+    total = np.zeros(starts.size)
+    for a, b in merge_regions(regions):
+        total += np.clip(np.minimum(ends, b) - np.maximum(starts, a), 0.0, None)
+    return total
+
+
+def beat_masks(
+    constraints: EditConstraints | None, beat_times: np.ndarray, raw_duration_s: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Locked beats ``(keep_beats, cut_beats)``, each ``(n_beats,)`` bool, by the module's rounding rule:
+    overlapping a keep region at all -> keep; more than half inside the cut regions (and not keep) -> cut."""
+    bounds = beat_bounds_s(beat_times, raw_duration_s)
+    n = bounds.size - 1
+    if constraints is None:
+        return np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+    keep = _overlap(bounds, constraints.keep_regions) > OVERLAP_EPS_S
+    cut = (_overlap(bounds, constraints.cut_regions) > 0.5 * np.diff(bounds)) & ~keep
+    return keep, cut
+
+
+def phrase_boundaries(bar_position: np.ndarray, beats_per_bar: int = 4, bars_per_phrase: int = BARS_PER_PHRASE):
+    """``(n_beats + 1,)`` bool: True at boundary ``k`` (before beat ``k``) where a phrase starts, and at the end.
+
+    A phrase is ``bars_per_phrase`` bars counted in downbeats from the first downbeat of the recording
+    (counting downbeats follows the local bar phase through false starts); the start and the end of
+    the recording are boundaries too."""
+    bar_position = np.asarray(bar_position) % beats_per_bar
+    down = bar_position == 0
+    bars_before = np.cumsum(down) - 1  # bar index of each beat (-1 before the first downbeat)
+    starts = down & (bars_before % bars_per_phrase == 0)
+    return np.concatenate([starts | (np.arange(down.size) == 0), [True]])
+
+
+# -- the ending --------------------------------------------------------------------------------
+def _end_in_raw(edl: EditList) -> float:
+    last = edl.segments[-1]
+    return (last.raw_start if last.effects.reverse else last.raw_end) / edl.sample_rate
+
+
+def apply_ending(edl: EditList, constraints: EditConstraints | None, analysis, *, raw_duration_s: float) -> EditList:
+    """The edit with the requested ending (in place, and returned).
+
+    ``"phrase"``: the last segment is trimmed back, or extended on in the raw, to the nearest phrase
+    boundary (:func:`phrase_boundaries`) that keeps the output within the target +- slack, plays no
+    locked-cut beat and drops no locked-keep beat; when none qualifies the edit is left as it is and
+    ``meta["ending"]["met"]`` is False. Both endings then fade the last ``ENDING_FADE_S`` seconds
+    (at most half the last segment). ``meta["ending"]`` records what was done.
+    """
+    if constraints is None or constraints.ending is None or not edl.segments:
+        return edl
+    sr = edl.sample_rate
+    info: dict[str, Any] = {"requested": constraints.ending, "met": True}
+    last = edl.segments[-1]
+    if constraints.ending == "phrase" and not last.effects.reverse and last.effects.stretch == 1.0:
+        beats = analysis.beats
+        bounds = beat_bounds_s(beats.times, raw_duration_s)
+        phrase = phrase_boundaries(beats.bar_position, DEFAULT_PARAMS.beats_per_bar)
+        keep_beats, cut_beats = beat_masks(constraints, beats.times, raw_duration_s)
+        before = (edl.output_length() - last.output_length()) / sr
+        target, slack = constraints.target_s(raw_duration_s), constraints.slack
+        start_s, end_s = last.raw_start / sr, last.raw_end / sr
+        # played elsewhere in the edit: a locked-keep beat dropped from the tail may be played there
+        played_elsewhere = np.zeros(bounds.size - 1, dtype=bool)
+        for seg in edl.segments[:-1]:
+            a, b = seg.raw_start / sr, seg.raw_end / sr
+            played_elsewhere |= (bounds[:-1] >= a - OVERLAP_EPS_S) & (bounds[1:] <= b + OVERLAP_EPS_S)
+        best = None
+        for k in np.flatnonzero(phrase):
+            t = float(bounds[k])
+            if t <= start_s + 0.5:  # the last segment keeps at least half a second
+                continue
+            out_s = before + (t - start_s)
+            if abs(out_s - target) > slack + 1e-6:
+                continue
+            lo, hi = sorted((end_s, t))
+            span = (bounds[:-1] >= lo - OVERLAP_EPS_S) & (bounds[1:] <= hi + OVERLAP_EPS_S)
+            if t > end_s and cut_beats[span].any():
+                continue
+            if t < end_s and (keep_beats[span] & ~played_elsewhere[span]).any():
+                continue
+            if best is None or abs(t - end_s) < abs(best - end_s):
+                best = t
+        if best is None:
+            info.update(met=False, reason="no phrase boundary keeps the edit within the target and the regions")
+        elif abs(best - end_s) > 1e-6:
+            last.raw_end = min(int(round(best * sr)), edl.raw_length)
+            info["moved_end_s"] = round(best - end_s, 3)
+            k = int(np.argmin(np.abs(bounds - best)))
+            last.raw_end_beat = float(k)
+    last.effects.fade_out_s = min(ENDING_FADE_S, last.raw_length / sr / 2)
+    info["fade_out_s"] = last.effects.fade_out_s
+    edl.meta["ending"] = info
+    return edl
+
+
+# -- the one checker ---------------------------------------------------------------------------
+def played_seconds(edl: EditList, bounds_s: np.ndarray) -> np.ndarray:
+    """``(n_beats,)`` seconds of each raw beat ``[bounds_s[k], bounds_s[k+1])`` that the edit plays (at least once)."""
+    sr = edl.sample_rate
+    spans = merge_regions([(s.raw_start / sr, s.raw_end / sr) for s in edl.segments])
+    return _overlap(np.asarray(bounds_s, dtype=np.float64), spans)
+
+
+def constraint_report(
+    edl: EditList, constraints: EditConstraints, beats, *, tolerance_s: float = 0.01
+) -> dict[str, Any]:
+    """Whether ``edl`` meets ``constraints`` on a recording with beat grid ``beats``
+    (:class:`~editor_env.beats.BeatGrid`: ``times`` and ``bar_position``, ``(n_beats,)``).
+
+    :param tolerance_s: rounding allowed per beat and on the duration (sample rounding of bounds).
+    :returns: ``output_s``, ``target_s``, ``slack_s``, ``duration_ok``; ``keep_missing_s`` (seconds of
+        locked-keep beats the edit does not play) and ``keep_ok``; ``cut_played_s`` (seconds of
+        locked-cut beats it plays) and ``cut_ok``; ``ending_ok`` (a fade-out on the last segment, and
+        for ``"phrase"`` an end on a phrase boundary of the raw); ``ok``: all of them.
+    """
+    raw_s = edl.raw_length / edl.sample_rate
+    bounds = beat_bounds_s(beats.times, raw_s)
+    keep_beats, cut_beats = beat_masks(constraints, beats.times, raw_s)
+    played = played_seconds(edl, bounds)
+    beat_s = np.diff(bounds)
+    keep_missing = float(np.clip(beat_s - played - tolerance_s, 0, None)[keep_beats].sum())
+    cut_played = float(np.clip(played - tolerance_s, 0, None)[cut_beats].sum())
+    output_s = edl.output_length() / edl.sample_rate
+    target_s, slack = constraints.target_s(raw_s), constraints.slack
+    report: dict[str, Any] = {
+        "output_s": output_s,
+        "target_s": target_s,
+        "slack_s": slack,
+        "duration_ok": bool(abs(output_s - target_s) <= slack + tolerance_s),
+        "keep_missing_s": keep_missing,
+        "keep_ok": keep_missing == 0.0,
+        "cut_played_s": cut_played,
+        "cut_ok": cut_played == 0.0,
+        "ending_ok": True,
+    }
+    if constraints.ending is not None and edl.segments:
+        ok = edl.segments[-1].effects.fade_out_s > 0
+        if constraints.ending == "phrase":
+            phrase = phrase_boundaries(beats.bar_position, DEFAULT_PARAMS.beats_per_bar)
+            ok = ok and bool(np.min(np.abs(bounds[phrase] - _end_in_raw(edl))) <= tolerance_s)
+        report["ending_ok"] = bool(ok)
+    report["ok"] = all(report[k] for k in ("duration_ok", "keep_ok", "cut_ok", "ending_ok"))
+    return report
+
+
+__all__ = [
+    "DEFAULT_SLACK_S",
+    "ENDINGS",
+    "ENDING_FADE_S",
+    "EditConstraints",
+    "apply_ending",
+    "beat_bounds_s",
+    "beat_masks",
+    "constraint_report",
+    "merge_regions",
+    "parse_region",
+    "parse_time",
+    "phrase_boundaries",
+    "played_seconds",
+]

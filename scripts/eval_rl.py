@@ -183,6 +183,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument(
         "--config", type=Path, default=REPO / "configs" / "ppo_bc.json", help="PPO config (configs/ppo_bc.json)"
     )
+    p.add_argument(
+        "--variants",
+        default="",
+        help="sound variants of the training recordings (imitation_data.variants, e.g. up2,down2,eq) added to "
+        "BC's demonstrations and PPO's episodes (default none)",
+    )
     p.add_argument("--quick", action="store_true", help="2-minute smoke version")
     args = p.parse_args(argv)
     defaults = (
@@ -212,6 +218,7 @@ def main(argv=None) -> int:
     from imitation_data.bc import pretrain_policy
     from imitation_data.cli import training_sets
     from imitation_data.transitions import build_dataset
+    from imitation_data.variants import parse_variants, write_variants
     from policies.callbacks import ObservationStatsCallback
     from policies.ppo import load_demonstrations
     from policies.train import TrainConfig, build_model, make_env_fn
@@ -240,6 +247,15 @@ def main(argv=None) -> int:
         if result.failed:
             raise SystemExit(f"precache failed: {result.failed}")
     train_names, held_names = names[: args.train], names[args.train :]
+    variants = parse_variants(args.variants)
+    if variants:
+        with clock.stage("1b'. sound variants of the training recordings"):
+            variant_names = write_variants(data_dir, train_names, variants)
+            result = precache(data_dir, cache_dir, workers=2, progress=False)
+            if result.failed:
+                raise SystemExit(f"precache failed: {result.failed}")
+            print(f"   {len(variant_names)} variants ({', '.join(variants)}) of {len(train_names)} recordings")
+        train_names = train_names + variant_names
     with clock.stage("1c. BC data sets"):
         rich, _, train_tasks = build_dataset(data_dir, cache_dir, samples=train_names, progress=False)
         rich.save(out / "bc_rich.npz")

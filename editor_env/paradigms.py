@@ -16,6 +16,13 @@ name           output      what it is
 =============  ==========  ===========================================================================
 
 ``agent`` is an alias of ``bc_ppo`` (an agent checkpoint of either kind works with both names).
+
+The user's controls (:class:`editor_env.constraints.EditConstraints`: target duration, locked
+regions, ending, alternatives) travel in ``EditRequest.constraints``; every EDL paradigm honours
+them (retarget in its dynamic programme, the agent through the env's masks, the pointer network by
+constrained beam search) and :func:`run_alternatives` finishes every paradigm's edits the same way:
+the ending (:func:`~editor_env.constraints.apply_ending`), then ranking by the common reward
+(reference-free, at the requested target) and keeping the best ``n_alternatives`` distinct ones.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from editor_env.constraints import EditConstraints, apply_ending
 from editor_env.edl import EditList
 from editor_env.errors import MusicEditError
 from editor_env.features import Analysis
@@ -45,6 +53,8 @@ class EditRequest:
     :param slack_s: allowed miss of the target length, seconds (None: the paradigm's default).
     :param checkpoint: the trained model of a learned paradigm.
     :param device: ``auto`` (CUDA when present), ``cpu`` or ``cuda``.
+    :param constraints: the user's controls, or None (each paradigm's plain behaviour); when given,
+        its target and slack take precedence over ``target_ratio`` and ``slack_s``.
     """
 
     analysis: Analysis
@@ -57,6 +67,11 @@ class EditRequest:
     checkpoint: str | None = None
     device: str = "auto"
     params: AudioParams = DEFAULT_PARAMS
+    constraints: EditConstraints | None = None
+
+    @property
+    def raw_duration_s(self) -> float:
+        return self.raw_length / self.sample_rate
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,23 +82,38 @@ class Paradigm:
     name: str
     output: str
     needs_checkpoint: bool
-    run: Callable[[EditRequest], EditList | np.ndarray]
+    run: Callable[[EditRequest], EditList | list[EditList] | np.ndarray]
+    """Returns one edit, a list of candidate edits (best first by the paradigm's own score) or a mel."""
     trained_by: str = ""
 
 
-def _retarget(request: EditRequest) -> EditList:
-    from editor_env.retarget import RetargetConfig, retarget
+def _retarget(request: EditRequest) -> list[EditList]:
+    from editor_env.retarget import RetargetConfig, retarget_alternatives
 
     config = RetargetConfig(target_ratio=request.target_ratio)
     if request.slack_s is not None:
         config = dataclasses.replace(config, slack_s=float(request.slack_s))
-    return retarget(request.analysis, sample_rate=request.sample_rate, raw_length=request.raw_length, config=config)
+    return retarget_alternatives(
+        request.analysis,
+        sample_rate=request.sample_rate,
+        raw_length=request.raw_length,
+        config=config,
+        constraints=request.constraints,
+        n=_n_candidates(request),
+    )
 
 
-def _agent(request: EditRequest) -> EditList:
-    from policies.infer import agent_edit_list
+def _n_candidates(request: EditRequest) -> int:
+    """Candidates a paradigm proposes for ``n_alternatives`` wanted: a few more, so the ranking by the
+    common reward has a choice and duplicates do not leave it short."""
+    n = 1 if request.constraints is None else request.constraints.n_alternatives
+    return 1 if n == 1 else 2 * n
 
-    return agent_edit_list(
+
+def _agent(request: EditRequest) -> list[EditList]:
+    from policies.infer import agent_edit_lists
+
+    return agent_edit_lists(
         request.analysis,
         str(request.checkpoint),
         sample_rate=request.sample_rate,
@@ -91,19 +121,23 @@ def _agent(request: EditRequest) -> EditList:
         target_ratio=request.target_ratio,
         device=request.device,
         name=request.name,
+        constraints=request.constraints,
+        n_candidates=_n_candidates(request),
     )
 
 
-def _pointer(request: EditRequest) -> EditList:
-    from pointer_baseline.infer import pointer_edit_list
+def _pointer(request: EditRequest) -> list[EditList]:
+    from pointer_baseline.infer import pointer_edit_lists
 
-    return pointer_edit_list(
+    return pointer_edit_lists(
         request.analysis,
         request.checkpoint,
         sample_rate=request.sample_rate,
         raw_length=request.raw_length,
         device=request.device,
         params=request.params,
+        constraints=request.constraints,
+        n_candidates=_n_candidates(request),
     )
 
 
@@ -120,6 +154,7 @@ def _supervised(request: EditRequest) -> np.ndarray:
         audio=False,
         analysis=request.analysis,
         params=request.params,
+        constraints=request.constraints,
     )
     return result.mel
 
@@ -160,14 +195,79 @@ def check_checkpoint(name: str, checkpoint: str | None) -> Paradigm:
 
 
 def run_paradigm(name: str, request: EditRequest) -> EditList | np.ndarray:
-    """Run paradigm ``name`` on ``request``: an :class:`EditList`, or a mel ``(n_mels, T_out)`` in [0, 1]
-    for ``supervised``."""
+    """Run paradigm ``name`` on ``request``: an :class:`EditList` (the best of :func:`run_alternatives`
+    when ``request.constraints`` asks for several), or a mel ``(n_mels, T_out)`` in [0, 1] for ``supervised``."""
     paradigm = check_checkpoint(name, request.checkpoint)
+    if paradigm.output == "mel":
+        return paradigm.run(request)
+    return run_alternatives(name, request)[0]
+
+
+def run_alternatives(name: str, request: EditRequest) -> list[EditList]:
+    """The edits of EDL paradigm ``name``, finished alike: the requested ending applied to each, then
+    (with ``constraints``) ranked by the common reward, best first, and the best ``n_alternatives``
+    distinct ones kept. Without constraints: the paradigm's own edit, as it made it.
+
+    Each EDL's ``meta`` gets ``paradigm``, ``source`` and, with constraints, ``rank`` and ``reward``
+    (total and components).
+
+    :raises MusicEditError: for a mel-only paradigm, or a request the paradigm cannot meet.
+    """
+    paradigm = check_checkpoint(name, request.checkpoint)
+    if paradigm.output != "edl":
+        raise MusicEditError(f"Paradigm {name!r} makes a mel, not an edit list: it has no alternatives to rank.")
+    constraints = request.constraints
+    if constraints is not None:
+        constraints.validate(request.raw_duration_s, request.analysis.beats.times)
     output = paradigm.run(request)
-    if isinstance(output, EditList):
-        output.meta.setdefault("paradigm", paradigm.name)
-        output.meta["source"] = request.name
-    return output
+    candidates = [output] if isinstance(output, EditList) else list(output)
+    for edl in candidates:
+        edl.meta.setdefault("paradigm", paradigm.name)
+        edl.meta["source"] = request.name
+        apply_ending(edl, constraints, request.analysis, raw_duration_s=request.raw_duration_s)
+    if constraints is None:
+        return candidates[:1]
+    return rank_alternatives(candidates, request, constraints.n_alternatives)
 
 
-__all__ = ["ALIASES", "PARADIGMS", "EditRequest", "Paradigm", "check_checkpoint", "get_paradigm", "run_paradigm"]
+def _signature(edl: EditList) -> tuple:
+    return tuple((s.raw_start, s.raw_end) for s in edl.segments)
+
+
+def rank_alternatives(candidates: list[EditList], request: EditRequest, n: int) -> list[EditList]:
+    """The best ``n`` distinct ``candidates`` (different segments), ranked by the common reward without a
+    reference at the requested target (:class:`editor_env.reward.Scorer`), best first; ``meta["rank"]``
+    (1 = best) and ``meta["reward"]`` are set on each."""
+    from editor_env.reward import RewardConfig, Scorer
+
+    constraints = request.constraints
+    raw_s = request.raw_duration_s
+    ratio = constraints.ratio(raw_s, request.target_ratio) if constraints is not None else request.target_ratio
+    slack = constraints.slack if constraints is not None else 0.05 * raw_s
+    config = RewardConfig(target_ratio=min(max(ratio, 1e-3), 4.0), ratio_slack=min(slack / raw_s, 0.99))
+    scorer = Scorer(request.analysis, None, config, request.params)
+    unique: dict[tuple, EditList] = {}
+    for edl in candidates:
+        unique.setdefault(_signature(edl), edl)
+    scored = []
+    for order, edl in enumerate(unique.values()):
+        result = scorer.score(edl)
+        edl.meta["reward"] = {"total": result.total, "components": result.components}
+        scored.append((-result.total, order, edl))
+    ranked = [edl for _, _, edl in sorted(scored, key=lambda item: item[:2])][:n]
+    for rank, edl in enumerate(ranked, start=1):
+        edl.meta["rank"] = rank
+    return ranked
+
+
+__all__ = [
+    "ALIASES",
+    "PARADIGMS",
+    "EditRequest",
+    "Paradigm",
+    "check_checkpoint",
+    "get_paradigm",
+    "rank_alternatives",
+    "run_alternatives",
+    "run_paradigm",
+]

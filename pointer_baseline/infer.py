@@ -11,7 +11,9 @@ nothing is vocoded or generated. The EDL JSON is written beside the audio
 (``{out_stem}.edl.json``, :func:`editor_env.edit.edl_path_for`); the input is never overwritten.
 
 Python: :func:`pointer_edit_list` (an audio path or a precomputed analysis in, an EDL out) is what
-``musicedit edit --policy pointer`` and the benchmark call; :func:`predict_pointers` works on a mel.
+the benchmark calls; :func:`pointer_edit_lists` (several edits, and the user's constraints through
+constrained beam search, :mod:`pointer_baseline.decode`) is what ``musicedit edit --policy pointer``
+calls; :func:`predict_pointers` works on a mel.
 """
 
 from __future__ import annotations
@@ -85,8 +87,41 @@ def pointer_edit_list(
     params: AudioParams = DEFAULT_PARAMS,
     stem_mels: np.ndarray | None = None,
     crossfade_s: float | None = None,
+    constraints=None,
 ) -> EditList:
-    """The pointer network's edit of one recording.
+    """The pointer network's edit of one recording: the first of :func:`pointer_edit_lists`."""
+    return pointer_edit_lists(
+        source,
+        checkpoint,
+        sample_rate=sample_rate,
+        raw_length=raw_length,
+        device=device,
+        params=params,
+        stem_mels=stem_mels,
+        crossfade_s=crossfade_s,
+        constraints=constraints,
+    )[0]
+
+
+def pointer_edit_lists(
+    source,
+    checkpoint: str | os.PathLike,
+    *,
+    sample_rate: int | None = None,
+    raw_length: int | None = None,
+    device: str = "auto",
+    params: AudioParams = DEFAULT_PARAMS,
+    stem_mels: np.ndarray | None = None,
+    crossfade_s: float | None = None,
+    constraints=None,
+    n_candidates: int = 1,
+) -> list[EditList]:
+    """The pointer network's edits of one recording, best first.
+
+    Without ``constraints``: one edit, by greedy decoding. With an
+    :class:`~editor_env.constraints.EditConstraints`: up to ``n_candidates`` edits by constrained beam
+    search (:func:`pointer_baseline.decode.constrained_decode`: whole beats, bar-aligned jumps, the
+    locked regions and the length window), on the beat grid of the analysis, sample-exact at beat onsets.
 
     :param source: the raw recording: an audio path, an :class:`editor_env.audio.Audio`, or its
         :class:`editor_env.features.Analysis` (then ``sample_rate`` and ``raw_length``, the raw's
@@ -112,7 +147,7 @@ def pointer_edit_list(
         audio = source
     if audio is not None:
         y = analysis_signal(audio, params)
-        if cfg.use_beat_features:
+        if cfg.use_beat_features or constraints is not None:  # constrained decoding needs the beats
             from editor_env.features import analyze_signal
 
             analysis = analyze_signal(y, params)
@@ -137,6 +172,20 @@ def pointer_edit_list(
         analysis, use_stems=cfg.use_stems, use_beat_features=cfg.use_beat_features, stem_mels=stem_mels, params=params
     )
     start = time.perf_counter()
+    if constraints is not None:
+        return _constrained_edits(
+            model,
+            inputs,
+            analysis,
+            constraints,
+            int(sample_rate),
+            int(raw_length),
+            checkpoint,
+            crossfade_s,
+            params,
+            max(int(n_candidates), 1),
+            start,
+        )
     pointers, info = predict_pointers(model, inputs)
     if pointers.size == 0:
         raise PointerError(
@@ -153,7 +202,59 @@ def pointer_edit_list(
         stopped_by=info["stopped_by"],
         decode_seconds=round(time.perf_counter() - start, 3),
     )
-    return edl
+    return [edl]
+
+
+def _constrained_edits(
+    model, inputs, analysis, constraints, sample_rate, raw_length, checkpoint, crossfade_s, params, n, start
+) -> list[EditList]:
+    """:func:`pointer_edit_lists` under constraints: beam search on the analysis' beat grid."""
+    from editor_env.constraints import beat_masks, phrase_boundaries
+    from editor_env.edl import segments_from_beat_path
+    from pointer_baseline.decode import constrained_decode
+
+    beats = getattr(analysis, "beats", None)
+    if beats is None:
+        raise PointerError("Constrained pointer decoding needs the recording's beat grid: pass an Analysis.")
+    raw_s = raw_length / sample_rate
+    constraints.validate(raw_s, beats.times)
+    keep_beats, cut_beats = beat_masks(constraints, beats.times, raw_s)
+    edits = constrained_decode(
+        model,
+        inputs,
+        beats.times,
+        beats.bar_position,
+        raw_s,
+        target_s=constraints.target_s(raw_s),
+        slack_s=constraints.slack,
+        keep_beats=keep_beats,
+        cut_beats=cut_beats,
+        n_best=n,
+        min_jump_beats=constraints.min_jump_beats,
+        end_boundaries=phrase_boundaries(beats.bar_position, params.beats_per_bar)
+        if constraints.ending == "phrase"
+        else None,
+        params=params,
+    )
+    bounds = np.clip(np.round(np.append(beats.times, raw_s) * sample_rate).astype(np.int64), 0, raw_length)
+    bounds[-1] = raw_length
+    seconds = round(time.perf_counter() - start, 3)
+    out = []
+    for rank, edit in enumerate(edits, start=1):
+        edl = EditList(sample_rate, raw_length, segments_from_beat_path(edit.beats, bounds))
+        if crossfade_s is not None:
+            edl.crossfade_s = float(crossfade_s)
+        edl.meta.update(
+            paradigm="pointer",
+            checkpoint=str(checkpoint),
+            decoding="constrained beam search",
+            log_prob=edit.score,
+            beam_rank=rank,
+            output_beats=int(edit.beats.size),
+            decode_seconds=seconds,
+        )
+        out.append(edl)
+    return out
 
 
 def edit_with_pointer_network(

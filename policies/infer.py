@@ -44,28 +44,89 @@ def agent_edit_list(
     target_ratio: float = 0.67,
     device: str = "auto",
     name: str = "input",
+    constraints=None,
 ) -> EditList:
     """Run the agent over the recording once (deterministic actions, masks applied) and return
-    its edit at the raw's own ``sample_rate``."""
+    its edit at the raw's own ``sample_rate`` (the first of :func:`agent_edit_lists`)."""
+    return agent_edit_lists(
+        analysis,
+        checkpoint,
+        sample_rate=sample_rate,
+        raw_length=raw_length,
+        target_ratio=target_ratio,
+        device=device,
+        name=name,
+        constraints=constraints,
+        n_candidates=1,
+    )[0]
+
+
+def agent_edit_lists(
+    analysis: Analysis,
+    checkpoint: str,
+    *,
+    sample_rate: int,
+    raw_length: int,
+    target_ratio: float = 0.67,
+    device: str = "auto",
+    name: str = "input",
+    constraints=None,
+    n_candidates: int = 1,
+    seed: int = 0,
+) -> list[EditList]:
+    """The agent's edits of one recording: first the deterministic episode, then up to ``n_candidates - 1``
+    distinct sampled ones (stochastic actions, seeds ``seed + 1, ...``; at most ``4 * n_candidates`` episodes).
+
+    :param constraints: an :class:`~editor_env.constraints.EditConstraints`: its target and slack set the
+        episode's length window (``target_ratio`` option, ``ratio_slack = slack_s / raw duration``), its
+        keep/cut regions become the env's locked beats (``keep_beats`` / ``cut_beats`` options,
+        :func:`editor_env.constraints.beat_masks`), so the masks make the agent obey them.
+    :returns: EDLs at the raw's own rate; ``meta["episode"]`` says which episode (0 = deterministic).
+    """
+    import torch as th
+
     from editor_env.env import MusicEditEnv
     from editor_env.tasks import EditingTask
 
     model = load_agent(str(checkpoint), device)
-    env = MusicEditEnv(tasks=[EditingTask(name, analysis)], target_ratio=target_ratio)
+    raw_s = raw_length / sample_rate
+    options: dict = {}
+    env_kwargs: dict = {"target_ratio": target_ratio}
+    if constraints is not None:
+        from editor_env.constraints import beat_masks
+
+        ratio = constraints.ratio(raw_s, target_ratio)
+        keep_beats, cut_beats = beat_masks(constraints, analysis.beats.times, raw_s)
+        options = {"target_ratio": ratio, "keep_beats": keep_beats, "cut_beats": cut_beats}
+        env_kwargs = {"target_ratio": ratio, "ratio_slack": constraints.slack / raw_s}
+    env = MusicEditEnv(tasks=[EditingTask(name, analysis)], **env_kwargs)
     if model.observation_space.shape != env.observation_space.shape:
         raise MusicEditError(
             f"Checkpoint {checkpoint} expects observations of shape {model.observation_space.shape}, the env gives "
-            f"{env.observation_space.shape}: it was trained with another observation layout (context_beats)."
+            f"{env.observation_space.shape}: it was trained with another observation layout (context_beats, or "
+            "before the locked-beat globals); retrain it."
         )
-    obs, _ = env.reset(seed=0)
-    done = False
-    while not done:
-        action, _ = model.predict(obs, action_masks=env.action_masks(), deterministic=True)
-        obs, _, terminated, truncated, _ = env.step(action)
-        done = terminated or truncated
-    edl = env.edit_list(sample_rate=sample_rate, raw_length=raw_length)
-    edl.meta.update(paradigm="agent", checkpoint=str(checkpoint))
-    return edl
+    edits: list[EditList] = []
+    seen: set[tuple] = set()
+    for episode in range(max(4 * n_candidates, 1)):
+        if len(edits) == n_candidates:
+            break
+        with th.random.fork_rng(devices=[]):
+            th.manual_seed(seed + episode)
+            obs, _ = env.reset(seed=seed + episode, options=options)
+            done = False
+            while not done:
+                action, _ = model.predict(obs, action_masks=env.action_masks(), deterministic=episode == 0)
+                obs, _, terminated, truncated, _ = env.step(action)
+                done = terminated or truncated
+        edl = env.edit_list(sample_rate=sample_rate, raw_length=raw_length)
+        key = tuple((s.raw_start, s.raw_end, tuple(sorted(s.effects.to_dict().items()))) for s in edl.segments)
+        if key in seen:
+            continue
+        seen.add(key)
+        edl.meta.update(paradigm="agent", checkpoint=str(checkpoint), episode=episode)
+        edits.append(edl)
+    return edits
 
 
 def main(argv: list[str] | None = None) -> int:

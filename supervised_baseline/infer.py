@@ -187,6 +187,7 @@ def supervised_edit(
     audio: bool = True,
     analysis=None,
     params: AudioParams = DEFAULT_PARAMS,
+    constraints=None,
 ) -> SupervisedEdit:
     """Edit ``raw_path`` with the supervised baseline; returns ``(mel, edl, audio)`` (a :class:`SupervisedEdit`).
 
@@ -196,6 +197,8 @@ def supervised_edit(
     :param retarget_config: a :class:`~editor_env.retarget.RetargetConfig` for the labels.
     :param audio: also reconstruct audio by Griffin-Lim (lossy; the slow part on long files).
     :param analysis: the raw's :class:`~editor_env.features.Analysis`, if already computed.
+    :param constraints: an :class:`~editor_env.constraints.EditConstraints`: the retarget labels honour its
+        target, slack, keep/cut regions and ending (so the generated mel does); one edit only (no alternatives).
     :raises MusicEditError: unreadable input, an unusable checkpoint, or a target retarget cannot meet.
     """
     from editor_env.audio import analysis_signal, load_audio
@@ -214,7 +217,18 @@ def supervised_edit(
         config = dataclasses.replace(config, target_ratio=float(target_ratio))
     if slack_s is not None:
         config = dataclasses.replace(config, slack_s=float(slack_s))
-    edl = retarget(analysis, sample_rate=raw.sample_rate, raw_length=raw.n_samples, config=config)
+    if constraints is not None and constraints.n_alternatives > 1:
+        raise MusicEditError(
+            "The supervised paradigm makes one edit (each would need its own Griffin-Lim pass): drop --alternatives, "
+            "or use retarget, bc, bc_ppo or pointer."
+        )
+    edl = retarget(
+        analysis, sample_rate=raw.sample_rate, raw_length=raw.n_samples, config=config, constraints=constraints
+    )
+    if constraints is not None:
+        from editor_env.constraints import apply_ending
+
+        apply_ending(edl, constraints, analysis, raw_duration_s=raw.n_samples / raw.sample_rate)
     pointers = np.minimum(edl.to_pointers(params), analysis.mel.shape[1] - 1)
     ops = ops_from_edl(edl, params)
     window = int(data.get("train_config", {}).get("segment_frames", 256))

@@ -1,0 +1,385 @@
+"""Constrained beam search over the pointer network's logits: the user's controls and the top-N edits.
+
+Greedy decoding (:meth:`pointer_baseline.model.PointerNetwork.decode`) follows the network wherever
+it points. Here the network only *scores* edits that obey the rules an editor must keep, and a beam
+search finds the best-scoring ones:
+
+- the edit is a sequence of whole raw **beats**: the output plays beat after beat, and at every beat
+  boundary it either plays on, jumps, or stops;
+- a **jump** lands on a beat whose bar position is the one that would have come next (so the bar
+  goes on), at least ``min_jump_beats`` (default one bar) away from where playback would have
+  continued; a forward jump never skips a locked-keep beat, and the first beat played is a
+  downbeat no later than the first locked-keep beat (with these rules every locked-keep beat
+  is played once the edit has reached past the last one);
+- a locked-cut beat is never played;
+- the edit **stops** only at the end of a bar or of the recording (or where ``end_boundaries`` allows), with its duration within
+  ``target_s +- slack_s`` and every locked-keep beat played; a hypothesis that can no longer fit the
+  locked-keep beats it still owes in the length window is dropped.
+
+Scores are the network's log-probabilities of the pointers (calibrated by ``event_threshold`` as in
+greedy decoding): at a boundary, ``log p(no stop) + log p(no jump) + log p(delta)`` for a move inside
+the delta window (a seam or plain continuation), ``log p(no stop) + log p(jump) + log p(bucket) +
+log p(landing frame)`` for a long jump (both routes summed when both can reach the frame), ``log
+p(stop)`` to stop (free at the end of the recording); inside a beat every frame continues. Each
+iteration extends every live hypothesis by one beat; the ``2 * beam_width`` best extensions by
+boundary score are scored through their beat and the best ``beam_width`` kept. Finished
+hypotheses are collected apart, so a stop never competes with a continuation for a beam slot.
+
+Cost per iteration: one decoder step per hypothesis, the jump buckets and the landing frames of
+every candidate bucket, and the frames of ``2 * beam_width`` beats.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import torch as th
+import torch.nn.functional as F
+
+from editor_env.params import DEFAULT_PARAMS, AudioParams
+from pointer_baseline.errors import PointerError
+from pointer_baseline.model import PointerNetwork, step_state_features
+
+
+@dataclasses.dataclass
+class BeamEdit:
+    """One decoded edit.
+
+    :param beats: ``(n_output_beats,)`` int64 raw beats in play order.
+    :param score: the network's log-probability of the edit's pointers.
+    :param output_s: its duration in seconds (sum of the beats' durations).
+    """
+
+    beats: np.ndarray
+    score: float
+    output_s: float
+
+
+@dataclasses.dataclass
+class _Hyp:
+    node: tuple | None  # (beat, parent node): the path, shared between hypotheses
+    last: int  # last raw beat played (-1 before the first)
+    score: float
+    length_s: float
+    step: int  # output frames so far
+    run: int  # output frames since the last seam
+    seams: int
+    reached: int  # highest raw beat played
+
+    def path(self) -> np.ndarray:
+        beats, node = [], self.node
+        while node is not None:
+            beats.append(node[0])
+            node = node[1]
+        return np.asarray(beats[::-1], dtype=np.int64)
+
+
+class _Owed:
+    """A lower bound on the seconds a hypothesis must still play to meet the locked-keep beats: at beat
+    ``j`` having reached ``r``, the locked beats above ``r``, a lead-in to the first of those runs (the beats
+    up to its start, at most a bar less a beat: a bar-aligned jump lands that close), a bar less a beat
+    before each further run, and the beats from the last locked one to its bar's end. Counted with
+    the longest beat, so a hypothesis it lets through can still finish. ``ends`` ``(n_beats + 1,)`` bool:
+    the boundaries an edit may stop at."""
+
+    def __init__(self, keep: np.ndarray, beat_s: np.ndarray, ends: np.ndarray, bpb: int) -> None:
+        n = keep.size
+        self.locked_above = np.concatenate([np.cumsum((beat_s * keep)[::-1])[::-1][1:], [0.0]])
+        self.run_starts = np.flatnonzero(keep & ~np.concatenate([[False], keep[:-1]]))
+        self.run_ends = np.flatnonzero(keep & ~np.append(keep[1:], False))
+        self.longest = float(beat_s.max()) if n else 0.0
+        self.bpb = bpb
+        self.tail = 0.0
+        if keep.any():
+            last = int(self.run_ends[-1])
+            end = last + 1 + int(np.argmax(ends[last + 1 :]))  # the first allowed end after it
+            self.tail = float(beat_s[last + 1 : end].sum())
+
+    def __call__(self, j: np.ndarray, reached: np.ndarray) -> np.ndarray:
+        if self.run_ends.size == 0:
+            return np.zeros(np.shape(j))
+        first = np.searchsorted(self.run_ends, reached, side="right")  # first run ending above reached
+        owes = first < self.run_ends.size
+        start = self.run_starts[np.minimum(first, self.run_ends.size - 1)]
+        lead_first = np.where(j + 1 >= start, 0, np.minimum(start - j - 1, self.bpb - 1))
+        lead_more = (self.run_ends.size - first - 1).clip(min=0) * (self.bpb - 1)
+        need = self.locked_above[reached] + (lead_first + lead_more) * self.longest + self.tail
+        return np.where(owes, need, 0.0)
+
+
+def _end_boundaries(bar: np.ndarray, bpb: int, n: int) -> np.ndarray:
+    """``(n + 1,)`` bool: after the last beat of every bar, and at the end of the recording."""
+    ends = np.zeros(n + 1, dtype=bool)
+    ends[1:] = bar == bpb - 1
+    ends[n] = True
+    return ends
+
+
+def _log_sigmoid_pair(logit: th.Tensor, threshold: float) -> tuple[th.Tensor, th.Tensor]:
+    """``(log p(event), log p(no event))`` of a calibrated binary head."""
+    x = logit - threshold
+    return F.logsigmoid(x), F.logsigmoid(-x)
+
+
+@th.no_grad()
+def constrained_decode(
+    model: PointerNetwork,
+    inputs: np.ndarray | th.Tensor,
+    beat_times: np.ndarray,
+    bar_position: np.ndarray,
+    raw_duration_s: float,
+    *,
+    target_s: float,
+    slack_s: float,
+    keep_beats: np.ndarray | None = None,
+    cut_beats: np.ndarray | None = None,
+    n_best: int = 1,
+    beam_width: int | None = None,
+    min_jump_beats: int | None = None,
+    beats_per_bar: int | None = None,
+    end_boundaries: np.ndarray | None = None,
+    params: AudioParams = DEFAULT_PARAMS,
+) -> list[BeamEdit]:
+    """The ``n_best`` best edits (module docstring), best first.
+
+    :param model: a trained :class:`~pointer_baseline.model.PointerNetwork`.
+    :param inputs: ``(n_inputs, T)`` model inputs (:func:`pointer_baseline.data.model_inputs`).
+    :param beat_times: ``(n_beats,)`` raw beat onsets, s. :param bar_position: ``(n_beats,)`` int, 0 = downbeat.
+    :param raw_duration_s: the raw recording's duration, s (the last beat ends there).
+    :param target_s, slack_s: the output duration asked for and its allowed miss, s.
+    :param keep_beats, cut_beats: ``(n_beats,)`` bool locked beats (:func:`editor_env.constraints.beat_masks`).
+    :param n_best: edits to return (fewer when fewer finish). :param beam_width: default ``max(8, 2 n_best)``.
+    :param min_jump_beats: shortest jump in beats (default ``beats_per_bar``).
+    :param end_boundaries: ``(n_beats + 1,)`` bool, where the edit may stop (boundary ``k`` is before beat
+        ``k``); default: the end of every bar and of the recording (phrase ends for ``--ending phrase``).
+    :raises PointerError: when no edit obeys the constraints (the message says what to loosen).
+    """
+    bpb = int(beats_per_bar or params.beats_per_bar)
+    min_jump = int(min_jump_beats or bpb)
+    width = int(beam_width or max(8, 2 * n_best))
+    was_training = model.training
+    model.eval()
+    try:
+        return _search(
+            model,
+            end_boundaries,
+            inputs,
+            beat_times,
+            bar_position,
+            raw_duration_s,
+            target_s,
+            slack_s,
+            keep_beats,
+            cut_beats,
+            n_best,
+            width,
+            min_jump,
+            bpb,
+            params,
+        )
+    finally:
+        model.train(was_training)
+
+
+def _search(
+    model,
+    end_boundaries,
+    inputs,
+    beat_times,
+    bar_position,
+    raw_duration_s,
+    target_s,
+    slack_s,
+    keep_beats,
+    cut_beats,
+    n_best,
+    width,
+    min_jump,
+    bpb,
+    params,
+) -> list[BeamEdit]:
+    cfg = model.config
+    device = next(model.parameters()).device
+    x = th.as_tensor(np.asarray(inputs, dtype=np.float32)) if not th.is_tensor(inputs) else inputs
+    mem = model.memory(x.to(device).float())
+    n_raw = mem.n_raw
+    times = np.asarray(beat_times, dtype=np.float64)
+    n = times.size
+    bar = np.asarray(bar_position, dtype=np.int64) % bpb
+    keep = np.zeros(n, bool) if keep_beats is None else np.asarray(keep_beats, bool)
+    cut = np.zeros(n, bool) if cut_beats is None else np.asarray(cut_beats, bool)
+    bounds_s = np.append(times, max(raw_duration_s, times[-1]))
+    beat_s = np.diff(bounds_s)
+    onset = np.clip(np.round(times / params.frame_seconds).astype(np.int64), 0, n_raw)
+    onset = np.maximum.accumulate(onset)
+    frames = np.append(onset, n_raw)  # frames[k]: first frame of beat k; frames[n] = end
+    beat_frames = np.diff(frames)
+    keep_before = np.concatenate([[0], np.cumsum(keep)])  # locked-keep beats before index k
+    ends = _end_boundaries(bar, bpb, n) if end_boundaries is None else np.asarray(end_boundaries, bool)
+    if ends.shape != (n + 1,):
+        raise PointerError(f"end_boundaries has shape {ends.shape}; give one bool per beat boundary ({n + 1}).")
+    owed = _Owed(keep, beat_s, ends, bpb)
+    first_keep = int(np.flatnonzero(keep)[0]) if keep.any() else n - 1
+    last_keep = int(np.flatnonzero(keep)[-1]) if keep.any() else -1
+    hi, lo = target_s + slack_s, target_s - slack_s
+    playable = ~cut & (beat_frames > 0)
+    starts = np.flatnonzero(playable & ((bar == 0) | (np.arange(n) == 0)) & (np.arange(n) <= first_keep))
+    thr = cfg.event_threshold
+    live = [_Hyp(None, -1, 0.0, 0.0, 0, 0, 0, -1)]
+    finished: list[_Hyp] = []
+    for _ in range(4 * n + 16):
+        if not live:
+            break
+        nxt = np.array([h.last + 1 for h in live])
+        expected = frames[np.minimum(nxt, n)]
+        state = step_state_features(
+            np.array([h.step for h in live]),
+            expected,
+            np.array([h.run for h in live]),
+            np.array([h.seams for h in live]),
+            n_raw,
+            cfg.compression_ratio,
+        )
+        e_t = th.as_tensor(expected, device=device)
+        out = model.steps(mem, e_t, state)
+        lp_stop, lp_go = _log_sigmoid_pair(out.stop_logit, thr)
+        lp_jump, lp_stay = _log_sigmoid_pair(out.use_jump_logit, thr)
+        lp_delta = out.delta_logits.log_softmax(dim=-1)
+        lp_chunk = model.jump_logits(mem, out.z, e_t).log_softmax(dim=-1)
+
+        cand_b, cand_j = [], []
+        for b, h in enumerate(live):
+            k = int(nxt[b])
+            if h.last >= 0 and ends[h.last + 1] and lo - 1e-9 <= h.length_s <= hi + 1e-9 and h.reached >= last_keep:
+                stop = 0.0 if k >= n else float(lp_stop[b])
+                finished.append(dataclasses.replace(h, score=h.score + stop))
+            if h.last < 0:
+                targets = starts
+            else:
+                want = (bar[h.last] + 1) % bpb
+                ok = playable & (bar == want) & (np.abs(np.arange(n) - k) >= min_jump)
+                forward = np.arange(n) > k
+                ok &= ~(forward & (keep_before[np.arange(n)] - keep_before[min(k, n)] > 0))
+                targets = np.flatnonzero(ok)
+                if k < n and playable[k]:
+                    targets = np.append(targets, k)
+            if targets.size == 0:
+                continue
+            new_len = h.length_s + beat_s[targets]
+            reached = np.maximum(h.reached, targets)
+            fits = new_len + owed(targets, reached) <= hi + 1e-9
+            targets = targets[fits]
+            cand_b.extend([b] * targets.size)
+            cand_j.extend(targets.tolist())
+        if not cand_b:
+            break
+        cb = np.asarray(cand_b, dtype=np.int64)
+        cj = np.asarray(cand_j, dtype=np.int64)
+        boundary = _boundary_scores(
+            model, mem, out, cb, cj, expected, frames, lp_go, lp_jump, lp_stay, lp_delta, lp_chunk
+        )
+        base = np.array([live[b].score for b in cb]) + boundary
+        order = np.argsort(-base, kind="stable")[: 2 * width]
+        cb, cj, base = cb[order], cj[order], base[order]
+        inside, first_seam = _inside_scores(model, mem, live, cb, cj, expected, frames, n_raw, lp_go.device)
+        total = base + inside
+        keep_idx = np.argsort(-total, kind="stable")[:width]
+        new_live = []
+        for idx in keep_idx:
+            b, j = int(cb[idx]), int(cj[idx])
+            h = live[b]
+            seam = bool(first_seam[idx])
+            run_after_first = 0 if seam else h.run + 1
+            length = int(beat_frames[j])
+            new_live.append(
+                _Hyp(
+                    (j, h.node),
+                    j,
+                    float(total[idx]),
+                    h.length_s + float(beat_s[j]),
+                    h.step + length,
+                    run_after_first + length - 1,
+                    h.seams + int(seam),
+                    max(h.reached, j),
+                )
+            )
+        live = new_live
+    if not finished:
+        raise PointerError(
+            f"Constrained decoding found no edit of whole beats lasting {target_s:.1f} s +- {slack_s:g} s that plays "
+            "every --keep beat, no --cut beat and ends at the end of a bar: raise --slack, change the target, or "
+            "loosen the regions."
+        )
+    finished.sort(key=lambda h: -h.score)
+    results, seen = [], set()
+    for h in finished:
+        path = h.path()
+        key = path.tobytes()
+        if key in seen:
+            continue
+        seen.add(key)
+        results.append(BeamEdit(path, h.score, float(beat_s[path].sum())))
+        if len(results) == n_best:
+            break
+    return results
+
+
+def _boundary_scores(model, mem, out, cb, cj, expected, frames, lp_go, lp_jump, lp_stay, lp_delta, lp_chunk):
+    """``(n_candidates,)`` log-probability of the pointer to beat ``cj``'s first frame at hypothesis ``cb``'s
+    boundary: the delta route, the long-jump route, or both (summed)."""
+    cfg = model.config
+    d = cfg.max_delta
+    dev = lp_go.device
+    b_t = th.as_tensor(cb, device=dev)
+    target = th.as_tensor(frames[cj], device=dev)
+    e = th.as_tensor(expected[cb], device=dev)
+    delta = target - e
+    in_window = delta.abs() <= d
+    delta_lp = lp_delta[b_t, (delta.clamp(-d, d) + d)]
+    route_delta = th.where(in_window, lp_stay[b_t] + delta_lp, th.full_like(delta_lp, -math.inf))
+    is_jump = delta != 0
+    route_jump = th.full_like(route_delta, -math.inf)
+    if bool(is_jump.any()):
+        sel = is_jump.nonzero()[:, 0]
+        chunk = (target[sel] // cfg.jump_chunk).clamp(max=mem.chunk_centre.shape[0] - 1)
+        pairs = th.stack([b_t[sel], chunk], dim=1)
+        unique, inverse = th.unique(pairs, dim=0, return_inverse=True)
+        land = model.landing_logits(mem, out.z[unique[:, 0]], unique[:, 1]).log_softmax(dim=-1)
+        land_idx = (target[sel] - mem.chunk_centre[chunk] + d).clamp(0, cfg.window - 1)
+        route_jump[sel] = lp_jump[b_t[sel]] + lp_chunk[b_t[sel], chunk] + land[inverse, land_idx]
+    return (lp_go[b_t] + th.logaddexp(route_delta, route_jump)).cpu().numpy().astype(np.float64)
+
+
+def _inside_scores(model, mem, live, cb, cj, expected, frames, n_raw, device):
+    """Log-probability of continuing through every frame of beat ``cj`` after its first, per candidate,
+    and whether the first frame was a seam."""
+    cfg = model.config
+    first_seam = frames[cj] != expected[cb]
+    lengths = np.diff(frames)[cj]
+    steps = np.maximum(lengths - 1, 0)
+    total = np.zeros(cb.size)
+    if steps.sum() == 0:
+        return total, first_seam
+    owner = np.repeat(np.arange(cb.size), steps)
+    m = np.arange(steps.sum()) - np.repeat(np.cumsum(steps) - steps, steps) + 1  # 1 .. length - 1
+    hyp_step = np.array([live[b].step for b in cb])
+    hyp_run = np.array([live[b].run for b in cb])
+    hyp_seams = np.array([live[b].seams for b in cb])
+    run_first = np.where(first_seam, 0, hyp_run + 1)
+    seams = hyp_seams + first_seam
+    pos = frames[cj][owner] + m
+    state = step_state_features(
+        hyp_step[owner] + m, pos, run_first[owner] + m - 1, seams[owner], n_raw, cfg.compression_ratio
+    )
+    out = model.steps(mem, th.as_tensor(pos, device=device), state)
+    _, go = _log_sigmoid_pair(out.stop_logit, cfg.event_threshold)
+    _, stay = _log_sigmoid_pair(out.use_jump_logit, cfg.event_threshold)
+    cont = out.delta_logits.log_softmax(dim=-1)[:, cfg.max_delta]
+    per_step = (go + stay + cont).cpu().numpy().astype(np.float64)
+    np.add.at(total, owner, per_step)
+    return total, first_seam
+
+
+__all__ = ["BeamEdit", "constrained_decode"]

@@ -20,8 +20,8 @@ stems appeared (or from other stems) are recomputed.
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import dataclasses
+import functools
 import json
 import os
 import zipfile
@@ -38,6 +38,7 @@ from editor_env.io import atomic_path
 from editor_env.params import DEFAULT_PARAMS, AudioParams
 
 if TYPE_CHECKING:
+    from editor_env.executor import Executor
     from editor_env.stems import StemCacheRef
 
 CACHE_VERSION = 1
@@ -167,13 +168,13 @@ def precache_sample(
     return ("computed" if (todo_raw or todo_edit) else "skipped"), seconds
 
 
-def _worker(args: tuple[SamplePair, str, AudioParams]) -> tuple[str, str, float, str]:
-    pair, cache_dir, params = args
-    try:
-        status, seconds = precache_sample(pair, cache_dir, params)
-        return pair.name, status, seconds, ""
-    except MusicEditError as exc:
-        return pair.name, "failed", 0.0, str(exc)
+def is_sample_cached(pair: SamplePair, cache_dir: str | os.PathLike, params: AudioParams = DEFAULT_PARAMS) -> bool:
+    """True when everything :func:`precache_sample` would write for ``pair`` is fresh."""
+    if not is_raw_cached(pair, cache_dir, params):
+        return False
+    return pair.edit_path is None or is_fresh(
+        features_path(cache_dir, pair.name, "edit"), cache_key(pair.edit_path, params)
+    )
 
 
 def precache(
@@ -182,42 +183,35 @@ def precache(
     *,
     params: AudioParams = DEFAULT_PARAMS,
     samples: list[str] | None = None,
-    workers: int = 1,
+    workers: int | None = None,
+    executor: Executor | None = None,
     progress: bool = True,
     require_edit: bool = False,
 ) -> PrecacheResult:
     """Cache every sample of ``data_dir`` (or the named ``samples``) into ``cache_dir``.
 
-    Finished samples are skipped; a sample that fails (corrupt audio, say) is reported by name
-    and does not stop the others. ``workers > 1`` analyses samples in that many processes.
+    Fresh samples are skipped without starting any worker; the others run on ``executor``
+    (:class:`editor_env.executor.Executor`: local processes or Ray tasks; ``workers=N`` is short
+    for ``Executor(workers=N)``; default this process). A sample that fails (corrupt audio, say)
+    is reported by name and does not stop the others. Every backend writes the same files.
     """
-    from tqdm.auto import tqdm
+    from editor_env.executor import Executor
 
-    if workers < 1:
-        raise MusicEditError(f"--workers must be at least 1 (got {workers}).")
+    executor = executor or Executor(workers=workers)
     pairs = discover_pairs(data_dir, require_edit=require_edit, samples=samples)
     result = PrecacheResult()
-    jobs = [(pair, str(cache_dir), params) for pair in pairs]
-    bar = tqdm(total=len(jobs), desc="precache", unit="sample", disable=not progress)
-
-    def record(name: str, status: str, seconds: float, error: str) -> None:
-        {"computed": result.computed, "skipped": result.skipped}.get(status, []).append(name)
-        if status == "failed":
-            result.failed[name] = error
+    todo = []
+    for pair in pairs:
+        (result.skipped.append(pair.name) if is_sample_cached(pair, cache_dir, params) else todo.append(pair))
+    task = functools.partial(precache_sample, cache_dir=str(cache_dir), params=params)
+    outcomes = executor.map(task, todo, desc="precache", progress=progress)
+    for outcome in outcomes:
+        if not outcome.ok:
+            result.failed[outcome.name] = outcome.error
+            continue
+        status, seconds = outcome.value
+        (result.computed if status == "computed" else result.skipped).append(outcome.name)
         result.audio_seconds += seconds
-        bar.set_postfix(computed=len(result.computed), skipped=len(result.skipped), failed=len(result.failed))
-        bar.update()
-
-    try:
-        if workers == 1:
-            for job in jobs:
-                record(*_worker(job))
-        else:
-            with cf.ProcessPoolExecutor(max_workers=workers) as pool:
-                for outcome in pool.map(_worker, jobs):
-                    record(*outcome)
-    finally:
-        bar.close()
     return result
 
 

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from editor_env.errors import MusicEditError
+from editor_env.executor import add_executor_args, executor_from_args
 
 
 def report_failures(failed: dict[str, str]) -> int:
@@ -63,15 +64,16 @@ def _add_precache(sub: argparse._SubParsersAction) -> None:
     p.add_argument("samples", nargs="*", help="sample names (default: every sample not yet cached)")
     p.add_argument("--data-dir", type=Path, default=Path("training_data"))
     p.add_argument("--cache-dir", type=Path, default=Path("cache"))
-    p.add_argument("--workers", type=int, default=1, help="processes (default 1)")
+    add_executor_args(p)
     p.set_defaults(func=_run_precache)
 
 
 def _run_precache(args: argparse.Namespace) -> int:
     from editor_env.cache import precache
 
-    print(f"Precaching {args.data_dir} into {args.cache_dir} with {args.workers} worker(s) …")
-    result = precache(args.data_dir, args.cache_dir, samples=args.samples or None, workers=args.workers)
+    executor = executor_from_args(args)
+    print(f"Precaching {args.data_dir} into {args.cache_dir} on {executor.describe()} …")
+    result = precache(args.data_dir, args.cache_dir, samples=args.samples or None, executor=executor)
     print(
         f"{len(result.computed)} computed, {len(result.skipped)} already cached, "
         f"{len(result.failed)} failed; {result.audio_seconds:.1f} s of audio analysed."

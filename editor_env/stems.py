@@ -49,7 +49,7 @@ import os
 import time
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -59,6 +59,9 @@ from editor_env.errors import MusicEditError
 from editor_env.features import N_STEMS, STEM_NAMES
 from editor_env.io import atomic_path
 from editor_env.params import DEFAULT_PARAMS, AudioParams
+
+if TYPE_CHECKING:
+    from editor_env.executor import Executor
 
 logger = logging.getLogger(__name__)
 
@@ -557,6 +560,46 @@ class StemPrecacheResult(PrecacheResult):
     source: str = ""
 
 
+#: Separators loaded in this process, by their settings: a worker loads the model once for all its samples.
+_SEPARATORS: dict[tuple, Separator] = {}
+
+
+def _separator(settings: dict[str, Any]) -> Separator:
+    """The separator of ``settings`` (:func:`load_separator`'s arguments), loaded once per process."""
+    key = tuple(sorted((k, str(v)) for k, v in settings.items()))
+    if key not in _SEPARATORS:
+        _SEPARATORS[key] = load_separator(**settings)
+    return _SEPARATORS[key]
+
+
+def _stems_sample(pair, *, cache_dir: str, settings: dict[str, Any], params: AudioParams) -> float:
+    """Separate one recording into its stem cache file (a :func:`map_samples` task); seconds of audio."""
+    from editor_env.audio import analysis_signal, load_audio
+
+    separator = _separator(settings)
+    source = separator_source(method=settings["method"], repo=settings["repo"], model_name=settings["model_name"])
+    raw_key = cache_key(pair.raw_path, params)
+    audio = load_audio(pair.raw_path)
+    if isinstance(separator, FallbackSeparator):  # separate the analysis signal itself: 2-4x cheaper
+        y = analysis_signal(audio, params)
+        stems = separator.separate(Audio(y[None], params.sample_rate))
+    else:  # Demucs wants the full-band original
+        stems = separator.separate(audio).to_analysis(params)
+    with atomic_path(stems_path(cache_dir, pair.name)) as tmp:
+        np.savez(
+            tmp,
+            **{name: stems.waveforms[i, 0] for i, name in enumerate(STEM_NAMES)},
+            stem_names=np.array(STEM_NAMES),
+            sample_rate=np.array(params.sample_rate),
+            source=np.array(source),
+            separator_json=np.array(json.dumps(separator.describe())),
+            params_json=np.array(json.dumps(params.to_dict())),
+            raw_key=np.array(raw_key),
+            key=np.array(stems_key(raw_key, source)),
+        )
+    return audio.duration
+
+
 def precache_stems(
     data_dir: str | os.PathLike,
     cache_dir: str | os.PathLike,
@@ -570,63 +613,45 @@ def precache_stems(
     samples: list[str] | None = None,
     force: bool = False,
     progress: bool = True,
+    executor: Executor | None = None,
 ) -> StemPrecacheResult:
     """Separate every raw recording of ``data_dir`` into ``cache_dir/stems/{sample}_stems.npz``.
 
     Stems are stored mono at the analysis rate. A sample whose stem file was made from the same
     recording by the same separator is skipped; so is one with Demucs stems when only the
-    fallback is at hand (``force=True`` replaces them). The model loads only if something needs
-    separating. A sample that fails (corrupt audio) is reported and does not stop the others;
-    an unusable weights folder stops the run.
+    fallback is at hand (``force=True`` replaces them). The others run on ``executor``
+    (:class:`editor_env.executor.Executor`, default this process); each worker loads the model once, and only if something needs separating. A sample that fails
+    (corrupt audio) is reported and does not stop the others; an unusable weights folder fails
+    every sample with the same reason.
     """
-    from tqdm.auto import tqdm
+    import functools
 
-    from editor_env.audio import analysis_signal, load_audio
     from editor_env.dataset import discover_pairs
+    from editor_env.executor import map_samples
 
     source = separator_source(method=method, repo=repo, model_name=model_name)
     pairs = discover_pairs(data_dir, require_edit=False, samples=samples)
     result = StemPrecacheResult(source=source)
-    separator: Separator | None = None
-    bar = tqdm(pairs, desc=f"stems [{source}]", unit="sample", disable=not progress)
-    for pair in bar:
-        raw_key = cache_key(pair.raw_path, params)
-        path = stems_path(cache_dir, pair.name)
-        old = _meta(path, "raw_key", "source")
-        if old is not None and old["raw_key"] == raw_key and not force:
+    todo = []
+    for pair in pairs:
+        old = _meta(stems_path(cache_dir, pair.name), "raw_key", "source")
+        if old is not None and old["raw_key"] == cache_key(pair.raw_path, params) and not force:
             if old["source"] == source or (source == FALLBACK_SOURCE and old["source"].startswith("demucs:")):
                 result.skipped.append(pair.name)
                 continue
-        if separator is None:
-            separator = load_separator(
-                method=method, repo=repo, model_name=model_name, device=device, segment_s=segment_s
-            )
-        try:
-            audio = load_audio(pair.raw_path)
-            if isinstance(separator, FallbackSeparator):  # separate the analysis signal itself: 2-4x cheaper
-                y = analysis_signal(audio, params)
-                stems = separator.separate(Audio(y[None], params.sample_rate))
-            else:  # Demucs wants the full-band original
-                stems = separator.separate(audio).to_analysis(params)
-        except MusicEditError as exc:
-            result.failed[pair.name] = str(exc)
-            logger.warning("[%s] %s failed: %s", source, pair.name, exc)
-            continue
-        with atomic_path(path) as tmp:
-            np.savez(
-                tmp,
-                **{name: stems.waveforms[i, 0] for i, name in enumerate(STEM_NAMES)},
-                stem_names=np.array(STEM_NAMES),
-                sample_rate=np.array(params.sample_rate),
-                source=np.array(source),
-                separator_json=np.array(json.dumps(separator.describe())),
-                params_json=np.array(json.dumps(params.to_dict())),
-                raw_key=np.array(raw_key),
-                key=np.array(stems_key(raw_key, source)),
-            )
-        result.computed.append(pair.name)
-        result.audio_seconds += audio.duration
-        bar.set_postfix(computed=len(result.computed), skipped=len(result.skipped), failed=len(result.failed))
+        todo.append(pair)
+    settings = {"method": method, "repo": repo, "model_name": model_name, "device": device, "segment_s": segment_s}
+    if todo:  # an unusable weights folder stops the run here, once, rather than failing every sample
+        _separator(settings)
+    task = functools.partial(_stems_sample, cache_dir=str(cache_dir), settings=settings, params=params)
+    outcomes = map_samples(task, todo, executor=executor, desc=f"stems [{source}]", progress=progress)
+    for outcome in outcomes:
+        if outcome.ok:
+            result.computed.append(outcome.name)
+            result.audio_seconds += outcome.value
+        else:
+            result.failed[outcome.name] = outcome.error
+            logger.warning("[%s] %s failed: %s", source, outcome.name, outcome.error)
     return result
 
 

@@ -50,7 +50,7 @@ import math
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -59,6 +59,9 @@ from editor_env.edl import EditList, Effects, Segment
 from editor_env.errors import MusicEditError
 from editor_env.ops import EditOp
 from editor_env.params import DEFAULT_PARAMS, AudioParams
+
+if TYPE_CHECKING:
+    from editor_env.executor import Executor
 
 METHOD = "offset voting + Viterbi over candidate offsets + sample-level seams"
 ALIGN_VERSION = 1
@@ -1404,6 +1407,16 @@ def holds_ground_truth(folder: str | os.PathLike) -> bool:
     return any((_read_info(p) or {}).get("method") == GROUND_TRUTH_METHOD for p in sorted(folder.glob("*_info.json")))
 
 
+def _align_pair(pair, *, out_dir, params, config, force, plot) -> bool:
+    """Align one data-set pair (a :func:`map_samples` task); True when it was already aligned."""
+    if pair.edit_path is None:
+        raise MusicEditError(f"no edit: expected {pair.raw_path.parent.parent}/desired_output/{pair.name}_edit.wav")
+    done = align_files(
+        pair.raw_path, pair.edit_path, out_dir, sample=pair.name, params=params, config=config, force=force, plot=plot
+    )
+    return done.skipped
+
+
 def align_dataset(
     data_dir: str | os.PathLike,
     out_dir: str | os.PathLike | None = None,
@@ -1414,6 +1427,7 @@ def align_dataset(
     force: bool = False,
     plot: bool = True,
     progress: bool = True,
+    executor: Executor | None = None,
 ) -> AlignDatasetResult:
     """Align every (raw, edit) pair of a data set in the ``training_data/`` layout.
 
@@ -1423,13 +1437,14 @@ def align_dataset(
     compared with the truth and the truth is never replaced. Even with an explicit ``out_dir``
     a ground-truth file is never overwritten: that pair fails with a message saying so.
 
-    Pairs already aligned with the same settings are skipped (unless ``force``). A pair that
-    fails (unreadable audio, no edit, an edit unrelated to its raw ...) is recorded in
-    ``failed`` with its reason and the others go on.
+    Pairs run on ``executor`` (:class:`editor_env.executor.Executor`, default this process). Pairs already aligned with the same settings are skipped (unless
+    ``force``). A pair that fails (unreadable audio, no edit, an edit unrelated to its raw ...)
+    is recorded in ``failed`` with its reason and the others go on.
     """
-    from tqdm import tqdm
+    import functools
 
     from editor_env.dataset import discover_pairs
+    from editor_env.executor import map_samples
 
     data_dir = Path(data_dir)
     pairs = discover_pairs(data_dir, require_edit=False, samples=samples, check_audio=False)
@@ -1437,27 +1452,11 @@ def align_dataset(
     if out_dir is None:
         out_dir = data_dir / (ALIGNED_FOLDER if ground_truth else "pointer_sequences")
     result = AlignDatasetResult(Path(out_dir), ground_truth=ground_truth)
-    bar = tqdm(pairs, desc="aligning", unit="pair", disable=not progress)
-    for pair in bar:
-        bar.set_postfix_str(pair.name)
-        if pair.edit_path is None:
-            result.failed[pair.name] = f"no edit: expected {data_dir}/desired_output/{pair.name}_edit.wav"
-            continue
-        try:
-            done = align_files(
-                pair.raw_path,
-                pair.edit_path,
-                out_dir,
-                sample=pair.name,
-                params=params,
-                config=config,
-                force=force,
-                plot=plot,
-            )
-        except Exception as exc:  # one bad pair must not stop the data set; the reason is kept
-            result.failed[pair.name] = (
-                f"{type(exc).__name__}: {exc}" if not isinstance(exc, MusicEditError) else str(exc)
-            )
-            continue
-        (result.skipped if done.skipped else result.aligned).append(pair.name)
+    task = functools.partial(_align_pair, out_dir=str(out_dir), params=params, config=config, force=force, plot=plot)
+    outcomes = map_samples(task, pairs, executor=executor, desc="aligning", progress=progress)
+    for outcome in outcomes:
+        if not outcome.ok:
+            result.failed[outcome.name] = outcome.error
+        else:
+            (result.skipped if outcome.value else result.aligned).append(outcome.name)
     return result

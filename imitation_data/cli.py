@@ -14,6 +14,7 @@ from pathlib import Path
 
 from editor_env.cli import report_failures
 from editor_env.errors import MusicEditError
+from editor_env.executor import add_executor_args, executor_from_args
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -51,6 +52,7 @@ def _add_align(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--force", action="store_true", help="realign even if aligned with the same settings")
     p.add_argument("--no-plot", action="store_true", help="do not draw {sample}_alignment.png")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_executor_args(p)
     p.set_defaults(func=_run_align)
 
 
@@ -68,6 +70,7 @@ def _run_align(args: argparse.Namespace) -> int:
             force=args.force,
             plot=not args.no_plot,
             progress=not args.no_progress,
+            executor=executor_from_args(args),
         )
         if result.ground_truth and args.out is None:
             print(
@@ -111,6 +114,7 @@ def _add_bc_dataset(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out-augmented", type=Path, default=Path("bc_augmented.npz"), help="default bc_augmented.npz")
     p.add_argument("--seed", type=int, default=0, help="seed of the augmentation (default 0)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_executor_args(p)
     p.set_defaults(func=_run_bc_dataset)
 
 
@@ -119,7 +123,9 @@ def _run_bc_dataset(args: argparse.Namespace) -> int:
     from imitation_data.transitions import build_dataset
 
     progress = not args.no_progress
-    dataset, labels, tasks = build_dataset(args.data_dir, args.cache_dir, samples=args.samples, progress=progress)
+    dataset, labels, tasks = build_dataset(
+        args.data_dir, args.cache_dir, samples=args.samples, progress=progress, executor=executor_from_args(args)
+    )
     dataset.save(args.out)
     unreachable = sum(lab.unreachable_beats for lab in labels)
     total = sum(lab.play_order.size for lab in labels)
@@ -152,7 +158,7 @@ def _run_bc_dataset(args: argparse.Namespace) -> int:
             )
         if report.short:
             print(f"  still short of {args.min_samples}: {report.short}")
-    return 0
+    return report_failures(dataset.provenance.get("failed", {}))
 
 
 # -- bc-pretrain -------------------------------------------------------------------------------------

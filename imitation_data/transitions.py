@@ -23,13 +23,16 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from editor_env.actions import ACTION_DIMS, MASK_LENGTH
 from editor_env.errors import MusicEditError
 from editor_env.params import DEFAULT_PARAMS, AudioParams
+
+if TYPE_CHECKING:
+    from editor_env.executor import Executor
 
 DATASET_FORMAT_VERSION = 1
 _OFFSETS = np.concatenate([[0], np.cumsum(ACTION_DIMS)[:-1]])
@@ -283,9 +286,7 @@ def build_dataset(
     params: AudioParams = DEFAULT_PARAMS,
     write_labels: bool = True,
     progress: bool = True,
-    backend: str = "local",
-    workers: int | None = None,
-    ray_address: str | None = None,
+    executor: Executor | None = None,
 ) -> tuple[BCDataset, list, list]:
     """BC data set of every sample of ``data_dir`` that has ``pointer_sequences/{sample}_pointers.npy``.
 
@@ -294,8 +295,8 @@ def build_dataset(
     (:func:`~imitation_data.labels.beat_agreement`) is recorded in the provenance
     (``samples[name]["replay_agreement"]``). With ``write_labels`` each is also cached as
     ``cache/labels/{sample}.npy`` ``(n_steps, 3)`` (recomputed every run, so never stale).
-    Samples are labelled through :func:`editor_env.executor.map_samples` (``backend``,
-    ``workers``, ``ray_address``); one that fails does not stop the others: the data set holds the others and
+    Samples are labelled on ``executor`` (:class:`editor_env.executor.Executor`, default this
+    process); one that fails does not stop the others: the data set holds the others and
     ``provenance["failed"]`` names each failure with its reason.
 
     :returns: ``(dataset, labels, tasks)``: the data set, the :class:`LabelSequence` of each
@@ -315,16 +316,8 @@ def build_dataset(
             "(or `musicedit synth` for synthetic pairs with ground truth) first."
         )
     started = time.perf_counter()
-    outcomes = map_samples(
-        functools.partial(_label_task, data_dir=data_dir, env_kwargs=env_kwargs, params=params),
-        tasks,
-        names=[task.name for task in tasks],
-        backend=backend,
-        workers=workers,
-        ray_address=ray_address,
-        progress=progress,
-        desc="labels",
-    )
+    task_labels = functools.partial(_label_task, data_dir=data_dir, env_kwargs=env_kwargs, params=params)
+    outcomes = map_samples(task_labels, tasks, executor=executor, desc="labels", progress=progress)
     failed = {o.name: o.error for o in outcomes if not o.ok}
     if len(failed) == len(tasks):
         raise MusicEditError(

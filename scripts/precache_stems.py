@@ -9,6 +9,7 @@ downloaded), on CUDA when there is one. Without a folder the fallback separator 
 frequency bands, a rough estimate) runs instead, and the output says so.
 
     python scripts/precache_stems.py --data_dir training_data --cache_dir cache [--repo DIR] [--device auto]
+                                     [--backend local|ray] [--workers N] [--ray-address ADDR]
 
 Then ``scripts/convert_stems_to_mel.py`` makes their mels, and ``musicedit precache`` fills
 the stem-energy beat features.
@@ -25,6 +26,7 @@ from pathlib import Path
 def main(argv: list[str] | None = None) -> int:
     from editor_env.cli import report_failures
     from editor_env.errors import MusicEditError
+    from editor_env.executor import add_executor_args, executor_from_args
     from editor_env.stems import DEFAULT_MODEL, FALLBACK_SOURCE, METHODS, REPO_ENV, precache_stems, separator_source
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -43,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--force", action="store_true", help="recompute everything (also replaces Demucs stems)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--verbose", action="store_true", help="one log line per separated sample")
+    add_executor_args(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
 
@@ -61,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
             samples=args.samples or None,
             force=args.force,
             progress=not args.quiet,
+            executor=executor_from_args(args),
         )
     except MusicEditError as exc:
         print(f"error: {exc}", file=sys.stderr)

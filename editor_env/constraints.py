@@ -10,6 +10,7 @@ Every paradigm receives the same :class:`EditConstraints` (through
 - **cut regions**: raw spans the edit must never play;
 - **ending**: ``"fade"`` fades the last :data:`ENDING_FADE_S` seconds; ``"phrase"`` also ends the
   edit where a phrase of the raw ends (:func:`phrase_boundaries`);
+- :func:`finish_edit` applies the length window and the ending the same way to every paradigm's edit;
 - **n_alternatives**: how many distinct edits to return, best first (ranked by the common reward).
 
 Editors work on beats, so regions are snapped to the beat grid by :func:`beat_masks`. The rounding
@@ -277,56 +278,85 @@ def _end_in_raw(edl: EditList) -> float:
     return (last.raw_start if last.effects.reverse else last.raw_end) / edl.sample_rate
 
 
-def apply_ending(edl: EditList, constraints: EditConstraints | None, analysis, *, raw_duration_s: float) -> EditList:
-    """The edit with the requested ending (in place, and returned).
+def _move_end(edl: EditList, allowed: np.ndarray, keep_beats, cut_beats, bounds, target: float, slack: float):
+    """The nearest new end (by output duration) on an ``allowed`` boundary ``(n_beats + 1,)`` that puts the
+    edit inside ``target +- slack`` s and keeps the locks: ``(segment index, boundary index)`` or None.
+    The new end lies in a plain (not reversed or stretched) segment, cut back, or the last one played on."""
+    sr = edl.sample_rate
+    segs = edl.segments
+    out_starts = edl.output_starts() / sr
+    current = edl.output_length() / sr
+    beat_len = np.diff(bounds)
+    options = []
+    for s, seg in enumerate(segs):
+        if seg.effects.reverse or seg.effects.stretch != 1.0:
+            continue
+        a, b = seg.raw_start / sr, seg.raw_end / sr
+        upto = bounds[-1] if s == len(segs) - 1 else b
+        for k in np.flatnonzero(allowed & (bounds > a + 0.5) & (bounds <= upto + 1e-9)):
+            out = out_starts[s] + (bounds[k] - a)
+            if abs(out - target) <= slack + 1e-9:
+                options.append((abs(out - current), s, int(k)))
+    for _, s, k in sorted(options):
+        spans = [(x.raw_start / sr, x.raw_end / sr) for x in segs[:s]] + [(segs[s].raw_start / sr, float(bounds[k]))]
+        played = _overlap(bounds, spans)
+        if not (keep_beats & (played < beat_len - 0.01)).any() and not (cut_beats & (played > 0.01)).any():
+            return s, k
+    return None
 
-    ``"phrase"``: the last segment is trimmed back, or extended on in the raw, to the nearest phrase
-    boundary (:func:`phrase_boundaries`) that keeps the output within the target +- slack, plays no
-    locked-cut beat and drops no locked-keep beat; when none qualifies the edit is left as it is and
-    ``meta["ending"]["met"]`` is False. Both endings then fade the last ``ENDING_FADE_S`` seconds
-    (at most half the last segment). ``meta["ending"]`` records what was done.
+
+def finish_edit(edl: EditList, constraints: EditConstraints | None, analysis, *, raw_duration_s: float) -> EditList:
+    """The edit made to meet the constraints every paradigm shares (in place, and returned):
+
+    1. **length**: an edit outside the target +- slack has its end moved to the nearest end of a bar (a
+       phrase boundary with ``ending="phrase"``) that brings it inside: its tail is cut back (trailing
+       segments may go) or its last segment plays on in the raw, never dropping a locked-keep beat or
+       playing a locked-cut one (``meta["length_fit"]``);
+    2. **ending** ``"phrase"``: an end that is not on a phrase boundary (:func:`phrase_boundaries`) is
+       moved the same way; when no boundary qualifies the edit keeps its end and
+       ``meta["ending"]["met"]`` is False;
+    3. **fade**: with either ending, the last ``ENDING_FADE_S`` seconds (at most half the last segment)
+       fade out (``meta["ending"]``).
     """
-    if constraints is None or constraints.ending is None or not edl.segments:
+    if constraints is None or not edl.segments:
         return edl
     sr = edl.sample_rate
+    beats = analysis.beats
+    bpb = DEFAULT_PARAMS.beats_per_bar
+    bounds = beat_bounds_s(beats.times, raw_duration_s)
+    keep_beats, cut_beats = beat_masks(constraints, beats.times, raw_duration_s)
+    target, slack = constraints.target_s(raw_duration_s), constraints.slack
+    phrase = phrase_boundaries(beats.bar_position, bpb)
+    bar_ends = np.concatenate([[False], np.asarray(beats.bar_position) % bpb == bpb - 1]) | (
+        np.arange(bounds.size) == bounds.size - 1
+    )
+    allowed = phrase if constraints.ending == "phrase" else bar_ends
+
+    def move(reason: str) -> bool:
+        found = _move_end(edl, allowed, keep_beats, cut_beats, bounds, target, slack)
+        if found is None:
+            return False
+        s, k = found
+        before = edl.output_length() / sr
+        del edl.segments[s + 1 :]
+        last = edl.segments[-1]
+        last.raw_end = min(int(round(bounds[k] * sr)), edl.raw_length)
+        last.raw_end_beat = float(k)
+        edl.meta.setdefault("length_fit", []).append(
+            {"reason": reason, "output_s": [round(before, 3), round(edl.output_length() / sr, 3)]}
+        )
+        return True
+
+    if abs(edl.output_length() / sr - target) > slack:
+        move("outside the target +- slack")
+    if constraints.ending is None:
+        return edl
     info: dict[str, Any] = {"requested": constraints.ending, "met": True}
-    last = edl.segments[-1]
-    if constraints.ending == "phrase" and not last.effects.reverse and last.effects.stretch == 1.0:
-        beats = analysis.beats
-        bounds = beat_bounds_s(beats.times, raw_duration_s)
-        phrase = phrase_boundaries(beats.bar_position, DEFAULT_PARAMS.beats_per_bar)
-        keep_beats, cut_beats = beat_masks(constraints, beats.times, raw_duration_s)
-        before = (edl.output_length() - last.output_length()) / sr
-        target, slack = constraints.target_s(raw_duration_s), constraints.slack
-        start_s, end_s = last.raw_start / sr, last.raw_end / sr
-        # played elsewhere in the edit: a locked-keep beat dropped from the tail may be played there
-        played_elsewhere = np.zeros(bounds.size - 1, dtype=bool)
-        for seg in edl.segments[:-1]:
-            a, b = seg.raw_start / sr, seg.raw_end / sr
-            played_elsewhere |= (bounds[:-1] >= a - OVERLAP_EPS_S) & (bounds[1:] <= b + OVERLAP_EPS_S)
-        best = None
-        for k in np.flatnonzero(phrase):
-            t = float(bounds[k])
-            if t <= start_s + 0.5:  # the last segment keeps at least half a second
-                continue
-            out_s = before + (t - start_s)
-            if abs(out_s - target) > slack + 1e-6:
-                continue
-            lo, hi = sorted((end_s, t))
-            span = (bounds[:-1] >= lo - OVERLAP_EPS_S) & (bounds[1:] <= hi + OVERLAP_EPS_S)
-            if t > end_s and cut_beats[span].any():
-                continue
-            if t < end_s and (keep_beats[span] & ~played_elsewhere[span]).any():
-                continue
-            if best is None or abs(t - end_s) < abs(best - end_s):
-                best = t
-        if best is None:
+    if constraints.ending == "phrase":
+        on_phrase = np.min(np.abs(bounds[phrase] - _end_in_raw(edl))) <= 0.01
+        if not on_phrase and not move("ending on a phrase boundary"):
             info.update(met=False, reason="no phrase boundary keeps the edit within the target and the regions")
-        elif abs(best - end_s) > 1e-6:
-            last.raw_end = min(int(round(best * sr)), edl.raw_length)
-            info["moved_end_s"] = round(best - end_s, 3)
-            k = int(np.argmin(np.abs(bounds - best)))
-            last.raw_end_beat = float(k)
+    last = edl.segments[-1]
     last.effects.fade_out_s = min(ENDING_FADE_S, last.raw_length / sr / 2)
     info["fade_out_s"] = last.effects.fade_out_s
     edl.meta["ending"] = info
@@ -388,7 +418,7 @@ __all__ = [
     "ENDINGS",
     "ENDING_FADE_S",
     "EditConstraints",
-    "apply_ending",
+    "finish_edit",
     "beat_bounds_s",
     "beat_masks",
     "constraint_report",

@@ -21,7 +21,7 @@ The user's controls (:class:`editor_env.constraints.EditConstraints`: target dur
 regions, ending, alternatives) travel in ``EditRequest.constraints``; every EDL paradigm honours
 them (retarget in its dynamic programme, the agent through the env's masks, the pointer network by
 constrained beam search) and :func:`run_alternatives` finishes every paradigm's edits the same way:
-the ending (:func:`~editor_env.constraints.apply_ending`), then ranking by the common reward
+the ending (:func:`~editor_env.constraints.finish_edit`), then ranking by the common reward
 (reference-free, at the requested target) and keeping the best ``n_alternatives`` distinct ones.
 """
 
@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from editor_env.constraints import EditConstraints, apply_ending
+from editor_env.constraints import EditConstraints, constraint_report, finish_edit
 from editor_env.edl import EditList
 from editor_env.errors import MusicEditError
 from editor_env.features import Analysis
@@ -224,7 +224,7 @@ def run_alternatives(name: str, request: EditRequest) -> list[EditList]:
     for edl in candidates:
         edl.meta.setdefault("paradigm", paradigm.name)
         edl.meta["source"] = request.name
-        apply_ending(edl, constraints, request.analysis, raw_duration_s=request.raw_duration_s)
+        finish_edit(edl, constraints, request.analysis, raw_duration_s=request.raw_duration_s)
     if constraints is None:
         return candidates[:1]
     return rank_alternatives(candidates, request, constraints.n_alternatives)
@@ -235,9 +235,10 @@ def _signature(edl: EditList) -> tuple:
 
 
 def rank_alternatives(candidates: list[EditList], request: EditRequest, n: int) -> list[EditList]:
-    """The best ``n`` distinct ``candidates`` (different segments), ranked by the common reward without a
-    reference at the requested target (:class:`editor_env.reward.Scorer`), best first; ``meta["rank"]``
-    (1 = best) and ``meta["reward"]`` are set on each."""
+    """The best ``n`` distinct ``candidates`` (different segments), best first: those that meet the
+    constraints (:func:`~editor_env.constraints.constraint_report`, in ``meta["constraints_report"]``)
+    before those that do not, each group by the common reward without a reference at the requested
+    target (:class:`editor_env.reward.Scorer`); ``meta["rank"]`` (1 = best) and ``meta["reward"]`` are set."""
     from editor_env.reward import RewardConfig, Scorer
 
     constraints = request.constraints
@@ -253,8 +254,12 @@ def rank_alternatives(candidates: list[EditList], request: EditRequest, n: int) 
     for order, edl in enumerate(unique.values()):
         result = scorer.score(edl)
         edl.meta["reward"] = {"total": result.total, "components": result.components}
-        scored.append((-result.total, order, edl))
-    ranked = [edl for _, _, edl in sorted(scored, key=lambda item: item[:2])][:n]
+        met = True
+        if constraints is not None:
+            edl.meta["constraints_report"] = constraint_report(edl, constraints, request.analysis.beats)
+            met = edl.meta["constraints_report"]["ok"]
+        scored.append((not met, -result.total, order, edl))
+    ranked = [item[-1] for item in sorted(scored, key=lambda item: item[:3])][:n]
     for rank, edl in enumerate(ranked, start=1):
         edl.meta["rank"] = rank
     return ranked

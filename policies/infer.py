@@ -13,6 +13,8 @@ import functools
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from editor_env.edl import EditList
 from editor_env.errors import MusicEditError
 from editor_env.features import Analysis
@@ -74,14 +76,18 @@ def agent_edit_lists(
     n_candidates: int = 1,
     seed: int = 0,
 ) -> list[EditList]:
-    """The agent's edits of one recording: first the deterministic episode, then up to ``n_candidates - 1``
-    distinct sampled ones (stochastic actions, seeds ``seed + 1, ...``; at most ``4 * n_candidates`` episodes).
+    """The agent's edits of one recording: first the deterministic episode, then distinct sampled ones
+    (stochastic actions, seeds ``seed + 1, ...``) until ``n_candidates`` are found (with ``constraints``:
+    ``n_candidates`` that meet them, :func:`editor_env.constraints.constraint_report`, those first), at most
+    ``4 * n_candidates`` episodes (+ 4 with constraints).
 
     :param constraints: an :class:`~editor_env.constraints.EditConstraints`: its target and slack set the
         episode's length window (``target_ratio`` option, ``ratio_slack = slack_s / raw duration``), its
         keep/cut regions become the env's locked beats (``keep_beats`` / ``cut_beats`` options,
         :func:`editor_env.constraints.beat_masks`), so the masks make the agent obey them.
     :returns: EDLs at the raw's own rate; ``meta["episode"]`` says which episode (0 = deterministic).
+        The env's window counts beats, so an edit of longer-than-median beats can still miss the
+        window in seconds; such edits are kept last (``meta["met_constraints"]`` False).
     """
     import torch as th
 
@@ -95,10 +101,18 @@ def agent_edit_lists(
     if constraints is not None:
         from editor_env.constraints import beat_masks
 
-        ratio = constraints.ratio(raw_s, target_ratio)
-        keep_beats, cut_beats = beat_masks(constraints, analysis.beats.times, raw_s)
+        times = analysis.beats.times
+        keep_beats, cut_beats = beat_masks(constraints, times, raw_s)
+        # The env counts its length window in beats ((ratio +- slack) x n_beats); the request is in
+        # seconds. Convert with the median beat (the mean is skewed by the long last beat and filled
+        # gaps), keeping half the slack, less the beat the env's rounding up may add, in reserve for
+        # played beats longer than the median (at least a quarter of the slack stays usable).
+        beat_s = float(np.median(np.diff(np.append(times, raw_s)))) if times.size else raw_s
+        scale = beat_s * times.size
+        ratio = min(max(constraints.target_s(raw_s, target_ratio) / scale, 0.05), 2.0)
+        window = max(0.5 * constraints.slack - beat_s, 0.25 * constraints.slack)
         options = {"target_ratio": ratio, "keep_beats": keep_beats, "cut_beats": cut_beats}
-        env_kwargs = {"target_ratio": ratio, "ratio_slack": constraints.slack / raw_s}
+        env_kwargs = {"target_ratio": ratio, "ratio_slack": window / scale}
     env = MusicEditEnv(tasks=[EditingTask(name, analysis)], **env_kwargs)
     if model.observation_space.shape != env.observation_space.shape:
         raise MusicEditError(
@@ -108,8 +122,9 @@ def agent_edit_lists(
         )
     edits: list[EditList] = []
     seen: set[tuple] = set()
-    for episode in range(max(4 * n_candidates, 1)):
-        if len(edits) == n_candidates:
+    n_met = 0
+    for episode in range(4 * n_candidates + (4 if constraints is not None else 0)):
+        if (n_met if constraints is not None else len(edits)) >= n_candidates:
             break
         with th.random.fork_rng(devices=[]):
             th.manual_seed(seed + episode)
@@ -125,8 +140,15 @@ def agent_edit_lists(
             continue
         seen.add(key)
         edl.meta.update(paradigm="agent", checkpoint=str(checkpoint), episode=episode)
+        if constraints is not None:
+            from editor_env.constraints import constraint_report
+
+            met = constraint_report(edl, constraints, analysis.beats)["ok"]
+            n_met += met
+            edl.meta["met_constraints"] = met
         edits.append(edl)
-    return edits
+    # edits that meet the constraints first (each group in episode order)
+    return sorted(edits, key=lambda e: not e.meta.get("met_constraints", True))
 
 
 def main(argv: list[str] | None = None) -> int:

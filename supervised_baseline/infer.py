@@ -226,9 +226,9 @@ def supervised_edit(
         analysis, sample_rate=raw.sample_rate, raw_length=raw.n_samples, config=config, constraints=constraints
     )
     if constraints is not None:
-        from editor_env.constraints import apply_ending
+        from editor_env.constraints import finish_edit
 
-        apply_ending(edl, constraints, analysis, raw_duration_s=raw.n_samples / raw.sample_rate)
+        finish_edit(edl, constraints, analysis, raw_duration_s=raw.n_samples / raw.sample_rate)
     pointers = np.minimum(edl.to_pointers(params), analysis.mel.shape[1] - 1)
     ops = ops_from_edl(edl, params)
     window = int(data.get("train_config", {}).get("segment_frames", 256))

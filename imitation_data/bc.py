@@ -17,6 +17,11 @@ Logged per epoch to TensorBoard (and printed): ``train/bc_loss``, ``train/bc_ent
 ``val/bc_loss``, ``val/type_accuracy``, ``val/size_accuracy``, ``val/amount_accuracy``,
 ``val/action_accuracy`` (all three heads right). Validation holds out whole edits (episodes).
 
+Auxiliary tasks: a policy with auxiliary heads (``MusicEditPolicy(aux_weights=...)``,
+:mod:`policies.auxiliary`) adds their weighted losses to imitation's loss on every batch (the targets
+come from the batch's observations); the mean of each over an epoch is logged as
+``train/aux_<task>_loss`` and kept in :attr:`BCReport.aux_losses`.
+
 Observation statistics: a feature extractor that keeps running statistics
 (``set_observation_stats``, e.g. the NATTEN extractor of :mod:`policies`) gets those of the
 training demonstrations before BC. The default ``MlpPolicy`` uses the observations as they are
@@ -96,6 +101,8 @@ class BCReport:
     model_path: str | None = None
     config: dict[str, Any] = dataclasses.field(default_factory=dict)
     data: dict[str, Any] = dataclasses.field(default_factory=dict)
+    aux_losses: dict[str, list[float]] = dataclasses.field(default_factory=dict)
+    """Mean unweighted loss of each auxiliary head per epoch (empty without heads)."""
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -191,6 +198,30 @@ def _set_observation_stats(policy, obs: np.ndarray) -> bool:
     return True
 
 
+class AuxBCLoss:
+    """imitation's BC loss plus the policy's weighted auxiliary losses; collects the unweighted ones.
+
+    :param base: imitation's ``BehaviorCloningLossCalculator``.
+    """
+
+    def __init__(self, base) -> None:
+        self.base = base
+        self.batches: dict[str, list[float]] = {}
+
+    def __call__(self, policy, obs, acts):
+        metrics = self.base(policy, obs, acts)
+        total, parts = policy.aux_loss(obs)
+        for name, part in parts.items():
+            self.batches.setdefault(name, []).append(part.item())
+        return dataclasses.replace(metrics, loss=metrics.loss + total)
+
+    def epoch_means(self) -> dict[str, float]:
+        """Mean of each auxiliary loss over the batches since the last call."""
+        means = {name: float(np.mean(values)) for name, values in self.batches.items() if values}
+        self.batches = {}
+        return means
+
+
 def pretrain_policy(
     model,
     data,
@@ -252,6 +283,9 @@ def pretrain_policy(
         device=policy.device,
         custom_logger=quiet,
     )
+    aux = AuxBCLoss(trainer.loss_calculator) if getattr(policy, "aux_heads", None) is not None else None
+    if aux is not None:
+        trainer.loss_calculator = aux
     if tensorboard_log is None and getattr(model, "tensorboard_log", None):
         tensorboard_log = Path(model.tensorboard_log) / "bc"
     tb = sb3_configure(str(tensorboard_log), ["tensorboard"]) if tensorboard_log else None
@@ -259,6 +293,7 @@ def pretrain_policy(
     started = time.perf_counter()
     initial = evaluate(policy, train, **weights)
     history: dict[str, list[float]] = {"train_loss": [], "train_entropy": [], "val_loss": []}
+    aux_history: dict[str, list[float]] = {}
     last: dict[str, dict] = {}
 
     def on_epoch_end() -> None:
@@ -268,7 +303,12 @@ def pretrain_policy(
         history["train_entropy"].append(tr["entropy"])
         history["val_loss"].append(va["loss"])
         last.update(train=tr, val=va)
+        aux_means = aux.epoch_means() if aux is not None else {}
+        for name, value in aux_means.items():
+            aux_history.setdefault(name, []).append(value)
         if tb is not None:
+            for name, value in aux_means.items():
+                tb.record(f"train/aux_{name}_loss", value)
             tb.record("train/bc_loss", tr["loss"])
             tb.record("train/bc_entropy", tr["entropy"])
             tb.record("val/bc_loss", va["loss"])
@@ -281,6 +321,7 @@ def pretrain_policy(
                 f"epoch {epoch}/{config.epochs}: train loss {tr['loss']:.4f} entropy/head {tr['entropy']:.3f} | "
                 f"val loss {va['loss']:.4f} accuracy type {va['type']:.3f} size {va['size']:.3f} "
                 f"amount {va['amount']:.3f} action {va['action']:.3f}"
+                + "".join(f" | aux {name} {value:.4f}" for name, value in aux_means.items())
             )
 
     policy.set_training_mode(True)
@@ -300,6 +341,7 @@ def pretrain_policy(
         val_accuracy={h: last["val"][h] for h in (*HEADS, "action")},
         train_accuracy={h: last["train"][h] for h in (*HEADS, "action")},
         seconds=round(time.perf_counter() - started, 2),
+        aux_losses=aux_history,
         config=dataclasses.asdict(config),
         data={
             "train_samples": sorted(set(train.samples.tolist())),

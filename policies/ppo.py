@@ -6,6 +6,10 @@ types during PPO (seed notes, "BC Mixed Training"). Each minibatch update adds
 ``bc_weight * NLL(demo actions | demo obs, demo masks)`` to sb3-contrib's loss; ``bc_weight`` may
 be a schedule of the progress remaining (1 -> 0), e.g. a linear decay. With ``bc_weight=0`` the
 update is exactly MaskablePPO's.
+
+A policy with auxiliary heads (:class:`~policies.policy.MusicEditPolicy` with ``aux_weights``,
+:mod:`policies.auxiliary`) adds their weighted losses on each minibatch's observations, logged as
+``train/aux_<task>_loss``; the targets come from the observations in the rollout buffer.
 """
 
 from __future__ import annotations
@@ -101,7 +105,7 @@ class BCMaskablePPO(MaskablePPO):
         return -log_prob.mean(), entropy.mean()
 
     def train(self) -> None:
-        """sb3-contrib's ``MaskablePPO.train`` with the BC loss added (marked "BC-mixed")."""
+        """sb3-contrib's ``MaskablePPO.train`` with the BC loss (marked "BC-mixed") and the auxiliary losses added."""
         self.policy.set_training_mode(True)
         self._update_learning_rate(self.policy.optimizer)
         clip_range = self.clip_range(self._current_progress_remaining)
@@ -113,6 +117,8 @@ class BCMaskablePPO(MaskablePPO):
         clip_fractions = []
         bc_losses, bc_entropies = [], []  # BC-mixed
         bc_weight = self.current_bc_weight()  # BC-mixed
+        aux_heads = getattr(self.policy, "aux_heads", None)  # auxiliary tasks
+        aux_losses: dict[str, list[float]] = {}
 
         continue_training = True
         for epoch in range(self.n_epochs):
@@ -157,6 +163,13 @@ class BCMaskablePPO(MaskablePPO):
                     bc_losses.append(bc_loss.item())
                     bc_entropies.append(bc_entropy.item())
 
+                # Auxiliary tasks: the heads' weighted losses on this minibatch's observations
+                if aux_heads is not None:
+                    aux_total, parts = self.policy.aux_loss(rollout_data.observations)
+                    loss = loss + aux_total
+                    for name, part in parts.items():
+                        aux_losses.setdefault(name, []).append(part.item())
+
                 with th.no_grad():
                     log_ratio = log_prob - rollout_data.old_log_prob
                     approx_kl_div = th.mean((th.exp(log_ratio) - 1) - log_ratio).cpu().numpy()
@@ -194,6 +207,8 @@ class BCMaskablePPO(MaskablePPO):
         if bc_losses:
             self.logger.record("train/bc_loss", np.mean(bc_losses))
             self.logger.record("train/bc_entropy", np.mean(bc_entropies))
+        for name, values in aux_losses.items():
+            self.logger.record(f"train/aux_{name}_loss", np.mean(values))
         types = self.rollout_buffer.actions[..., 0]
         self.logger.record("counters/n_keep_ratio", float(np.mean(types == ActionType.KEEP)))
 

@@ -80,6 +80,10 @@ class TrainConfig:
     """NATTENFeaturesExtractor settings."""
     net_arch: list[int] = dataclasses.field(default_factory=lambda: [64])
     """Hidden layers of the policy and value heads."""
+    aux_weights: dict[str, float] = dataclasses.field(
+        default_factory=lambda: {"tempo": 0.0, "energy": 0.0, "phrase": 0.0, "mel": 0.0}
+    )
+    """Weights of the auxiliary tasks' losses in PPO and BC (:mod:`policies.auxiliary`); 0 = no head."""
     eval_freq: int = 5_000
     """Evaluate and checkpoint every this many steps."""
     n_eval_episodes: int = 4
@@ -89,7 +93,15 @@ class TrainConfig:
     def from_json(cls, path: str | Path) -> TrainConfig:
         from editor_env.io import check_config_fields, read_json
 
-        return cls(**check_config_fields(cls, read_json(path, "training config"), str(path)))
+        config = cls(**check_config_fields(cls, read_json(path, "training config"), str(path)))
+        config.check_aux_weights(f"{path}: aux_weights")
+        return config
+
+    def check_aux_weights(self, source: str = "Training config: aux_weights") -> None:
+        """Fail, naming ``source`` and the known tasks, on an unknown auxiliary task or a bad weight."""
+        from policies.auxiliary import check_aux_weights
+
+        check_aux_weights(self.aux_weights, source, MusicEditError)
 
     def check(self) -> None:
         """Fail fast, naming the field, on settings that make no sense."""
@@ -110,6 +122,7 @@ class TrainConfig:
             problems.append("bc_weight must be >= 0")
         if problems:
             raise MusicEditError("Training config: " + "; ".join(problems) + ".")
+        self.check_aux_weights()
 
 
 def split_tasks(tasks: list, held_out_fraction: float, seed: int) -> tuple[list, list]:
@@ -161,6 +174,7 @@ def build_model(config: TrainConfig, venv, demonstrations, tensorboard_log: str)
         policy_kwargs={
             "features_extractor_kwargs": dict(config.extractor),
             "net_arch": {"pi": list(config.net_arch), "vf": list(config.net_arch)},
+            "aux_weights": dict(config.aux_weights),
         },
         seed=config.seed,
         device=config.device,

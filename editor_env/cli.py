@@ -109,7 +109,42 @@ def _add_edit(sub: argparse._SubParsersAction) -> None:
         "supervised (Griffin-Lim audio, lossy)",
     )
     p.add_argument("--target-ratio", type=float, default=None, help="output / input length (default 0.67)")
-    p.add_argument("--slack", type=float, default=None, help="allowed miss of the target length in seconds")
+    p.add_argument(
+        "--target-duration",
+        default=None,
+        metavar="SECONDS",
+        help="output length in seconds or m:ss (not with --target-ratio)",
+    )
+    p.add_argument("--slack", type=float, default=None, help="allowed miss of the target length in seconds (default 2)")
+    p.add_argument(
+        "--keep",
+        action="append",
+        default=[],
+        metavar="START-END",
+        help="a raw span the edit must play, in seconds or m:ss, e.g. 1:05-1:40 (repeatable; widened to whole beats)",
+    )
+    p.add_argument(
+        "--cut",
+        action="append",
+        default=[],
+        metavar="START-END",
+        help="a raw span the edit must not play (repeatable; its ends snap to the nearest beat)",
+    )
+    p.add_argument(
+        "--alternatives",
+        type=int,
+        default=None,
+        metavar="N",
+        help="write the N best distinct edits, ranked by the common reward: OUT.1.wav ... with OUT.k.edl.json",
+    )
+    p.add_argument(
+        "--ending", choices=["fade", "phrase"], default=None, help="fade the tail; phrase: also end where a phrase ends"
+    )
+    p.add_argument(
+        "--preview-seams",
+        action="store_true",
+        help="write a clip a few seconds either side of every seam into OUT.seams/ (listed in --report)",
+    )
     p.add_argument("--checkpoint", default=None, help="trained model of a learned policy (e.g. models/v1/best.pt)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     p.add_argument("--edl", type=Path, default=None, help="where to write the EDL JSON (default OUT_STEM.edl.json)")
@@ -125,9 +160,38 @@ def _add_edit(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_run_edit)
 
 
+def _edit_constraints(args: argparse.Namespace):
+    """The :class:`~editor_env.constraints.EditConstraints` of the edit flags, or None when none is given
+    (each paradigm's plain behaviour); checked before any audio is read."""
+    from editor_env.constraints import EditConstraints, parse_region, parse_time
+
+    given = (
+        args.target_duration is not None
+        or args.keep
+        or args.cut
+        or args.alternatives is not None
+        or args.ending is not None
+        or args.preview_seams
+    )
+    if not given:
+        return None
+    return EditConstraints(
+        target_ratio=args.target_ratio,
+        target_duration_s=None
+        if args.target_duration is None
+        else parse_time(args.target_duration, "--target-duration"),
+        slack_s=args.slack,
+        keep_regions=[parse_region(r, "--keep") for r in args.keep],
+        cut_regions=[parse_region(r, "--cut") for r in args.cut],
+        ending=args.ending,
+        n_alternatives=1 if args.alternatives is None else args.alternatives,
+    ).validate()
+
+
 def _run_edit(args: argparse.Namespace) -> int:
     from editor_env.edit import edit_file
 
+    constraints = _edit_constraints(args)
     print(f"Editing {args.raw} with policy {args.policy} …")
     result = edit_file(
         args.raw,
@@ -138,12 +202,34 @@ def _run_edit(args: argparse.Namespace) -> int:
         checkpoint=args.checkpoint,
         device=args.device,
         edl_path=args.edl,
+        constraints=constraints,
+        preview_seams=args.preview_seams,
     )
+    ranked = [result, *result.alternatives]
+    if constraints is not None and constraints.n_alternatives > 1:
+        print(f"{len(ranked)} alternative(s), best first (common reward without a reference, at the target):")
+        print("  rank  reward  duration (s)  seams  constraints  file")
+        for r in ranked:
+            met = r.edl.meta.get("constraints_report", {}).get("ok")
+            met_text = "met" if met else ("MISSED" if met is not None else "-")
+            print(
+                f"  {r.rank:>4}  {r.reward if r.reward is not None else float('nan'):6.3f}  "
+                f"{r.output_duration_s:12.1f}  {len(r.edl.seams()):5d}  {met_text:>11}  {r.output_path}"
+            )
+        if len(ranked) < constraints.n_alternatives:
+            print(f"Only {len(ranked)} distinct edit(s) found of the {constraints.n_alternatives} asked for.")
     print(
         f"{result.input_duration_s:.1f} s -> {result.output_duration_s:.1f} s (ratio {result.ratio:.3f}), "
         f"{result.n_segments} segment(s)."
     )
-    print(f"Wrote {result.output_path} and {result.edl_path}")
+    for r in ranked:
+        report = r.edl.meta.get("constraints_report")
+        if report is not None and not report["ok"]:
+            missed = [k[:-3] for k in ("duration_ok", "keep_ok", "cut_ok", "ending_ok") if not report[k]]
+            print(f"Warning: {r.output_path.name} does not meet the request ({', '.join(missed)}): see its EDL meta.")
+    print(f"Wrote {', '.join(f'{r.output_path} and {r.edl_path}' for r in ranked)}")
+    if result.seams:
+        print(f"Wrote {len(result.seams)} seam preview(s) into {result.seams[0]['clip'].parent}")
     if args.report is not None:
         _write_report(args, result)
     return 0
@@ -159,9 +245,15 @@ def _write_report(args: argparse.Namespace, result) -> None:
     if args.reference is not None and not args.reference.is_file():
         raise MusicEditError(f"--reference {args.reference} does not exist: give a {{sample}}_pointers.npy file.")
     reference = read_reference(args.reference) if args.reference is not None else None
-    reward = Scorer(result.analysis, reference).score(result.edl)
+    from editor_env.constraints import reward_config
+
+    constraints = _edit_constraints(args)
+    config = reward_config(constraints, result.input_duration_s, args.target_ratio or 0.67) if constraints else None
+    reward = Scorer(result.analysis, reference, config).score(result.edl)
     model = f"Editor: {args.policy}" + (f" ({args.checkpoint})" if args.checkpoint else "")
-    path = write_edit_report(args.report, result.input_path, result.output_path, result.edl, reward=reward, model=model)
+    path = write_edit_report(
+        args.report, result.input_path, result.output_path, result.edl, reward=reward, model=model, seams=result.seams
+    )
     print(f"Wrote {path} (common reward {reward.total:.3f}{' against the reference' if reference is not None else ''})")
 
 

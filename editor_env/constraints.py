@@ -272,6 +272,18 @@ def phrase_boundaries(bar_position: np.ndarray, beats_per_bar: int = 4, bars_per
     return np.concatenate([starts | (np.arange(down.size) == 0), [True]])
 
 
+def reward_config(constraints: EditConstraints | None, raw_duration_s: float, default_ratio: float = 0.67, base=None):
+    """The common reward's config (``base`` or the default) with its length target at the request's:
+    ``target_ratio`` and ``ratio_slack`` (the slack as a fraction of the raw), for ranking and reports."""
+    from editor_env.reward import RewardConfig
+
+    base = RewardConfig() if base is None else base
+    if constraints is None:
+        return dataclasses.replace(base, target_ratio=default_ratio)
+    ratio = min(max(constraints.ratio(raw_duration_s, default_ratio), 1e-3), 4.0)
+    return dataclasses.replace(base, target_ratio=ratio, ratio_slack=min(constraints.slack / raw_duration_s, 0.99))
+
+
 # -- the ending --------------------------------------------------------------------------------
 def _end_in_raw(edl: EditList) -> float:
     last = edl.segments[-1]
@@ -427,4 +439,5 @@ __all__ = [
     "parse_time",
     "phrase_boundaries",
     "played_seconds",
+    "reward_config",
 ]

@@ -11,6 +11,13 @@ Policies (:mod:`editor_env.paradigms`): ``retarget`` (the non-learned baseline),
 Griffin-Lim (lossy, mono, at the analysis rate) and its predicted mel is written as
 ``{out_stem}.mel.npy`` beside the audio; its EDL is the retarget edit whose labels it was given
 (:mod:`supervised_baseline.infer`).
+
+The user's controls (:class:`editor_env.constraints.EditConstraints`: ``--target-duration``,
+``--keep``, ``--cut``, ``--ending``, ``--alternatives``) reach every paradigm through
+:func:`editor_env.paradigms.run_alternatives`. With ``n_alternatives = N > 1`` the ranked edits are
+written as ``{out_stem}.1{suffix}`` ... ``{out_stem}.N{suffix}``, each with its ``.edl.json`` (the rank,
+the common reward and the constraint check in its ``meta``). ``preview_seams`` writes, for every seam
+of each edit, a clip of :data:`SEAM_CONTEXT_S` seconds either side into ``{out_stem}.seams/``.
 """
 
 from __future__ import annotations
@@ -28,6 +35,8 @@ POLICIES = ("retarget", "bc", "bc_ppo", "agent", "pointer", "supervised")
 """Names accepted by :func:`edit_file`'s ``policy``."""
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 """Output formats (soundfile picks the format from the suffix)."""
+SEAM_CONTEXT_S = 3.0
+"""Seconds of the edit before and after each seam in a seam preview clip."""
 
 
 @dataclasses.dataclass
@@ -55,11 +64,33 @@ class EditResult:
     edl: EditList
     analysis: Any = None
     """The raw recording's analysis (None for ``supervised``)."""
+    rank: int = 1
+    """1 = the best edit; alternatives are ranked by the common reward."""
+    reward: float | None = None
+    """The common reward (reference-free, at the requested target) the ranking used, when ranked."""
+    seams: list = dataclasses.field(default_factory=list)
+    """One dict per seam with ``preview_seams``: ``index``, ``output_s``, ``raw_from_s``, ``raw_to_s``,
+    ``discontinuity`` (1 - the reward's per-seam score; None where the seam is only an effect change)
+    and ``clip`` (the preview's path)."""
+    alternatives: list = dataclasses.field(default_factory=list)
+    """The other ranked edits (ranks 2..N), each an :class:`EditResult`."""
 
     @property
     def ratio(self) -> float:
         """Output duration / input duration."""
         return self.output_duration_s / self.input_duration_s
+
+
+def alternative_path(out_path: str | os.PathLike, rank: int) -> Path:
+    """Where alternative ``rank`` (1 = best) of ``out_path`` goes: ``{out_stem}.{rank}{suffix}``."""
+    out_path = Path(out_path)
+    return out_path.with_name(f"{out_path.stem}.{rank}{out_path.suffix}")
+
+
+def seam_dir_for(out_path: str | os.PathLike) -> Path:
+    """Where the seam previews of an output go: ``{out_stem}.seams/`` beside it."""
+    out_path = Path(out_path)
+    return out_path.with_name(f"{out_path.stem}.seams")
 
 
 def edl_path_for(out_path: str | os.PathLike) -> Path:
@@ -114,6 +145,8 @@ def edit_file(
     device: str = "auto",
     params: AudioParams = DEFAULT_PARAMS,
     edl_path: str | os.PathLike | None = None,
+    constraints=None,
+    preview_seams: bool = False,
 ) -> EditResult:
     """Edit ``raw_path`` into ``out_path`` and write the EDL beside it. Prints nothing.
 
@@ -123,7 +156,8 @@ def edit_file(
         The raw recording (WAV, FLAC or OGG; any rate, mono or stereo).
     out_path : path
         The edited audio to write (``.wav``, ``.flac`` or ``.ogg``); its folder is created. The
-        EDL goes to ``{out_stem}.edl.json`` in the same folder.
+        EDL goes to ``{out_stem}.edl.json`` in the same folder. With several alternatives, the
+        ranked edits go to ``{out_stem}.1{suffix}`` ... (:func:`alternative_path`).
     policy : str
         The editor: one of :data:`POLICIES`.
     target_ratio, slack_s : float, optional
@@ -137,34 +171,67 @@ def edit_file(
     params : AudioParams
         Analysis parameters.
     edl_path : path, optional
-        Where to write the EDL JSON (default ``{out_stem}.edl.json`` beside the audio).
+        Where to write the EDL JSON (default ``{out_stem}.edl.json`` beside the audio; one edit only).
+    constraints : EditConstraints, optional
+        Target duration, keep/cut regions, ending and alternatives (:mod:`editor_env.constraints`);
+        ``target_ratio`` / ``slack_s`` fill its target and slack when it has none.
+    preview_seams : bool
+        Also write a clip around every seam (:func:`write_seam_previews`) into ``{out_stem}.seams/``.
+
+    Returns
+    -------
+    EditResult
+        The best edit; the other ranked ones in ``alternatives``.
 
     Raises
     ------
     MusicEditError
         Unknown policy, an output path that is the input (or its EDL path is), an unsupported
-        output format, an unreadable input, or a target the editor cannot meet.
+        output format, an unreadable input, a request that cannot be met (checked before any
+        model work: regions outside the recording, keep and cut overlapping, keep regions longer
+        than the target), or a target the editor cannot meet.
     """
     raw_path, out_path = Path(raw_path), Path(out_path)
+    constraints = _merge_target(constraints, target_ratio, slack_s)
+    n_alternatives = 1 if constraints is None else int(constraints.n_alternatives)
+    if constraints is not None and n_alternatives > 1 and edl_path is not None:
+        raise MusicEditError(
+            "--edl names one file; with --alternatives each EDL goes beside its audio (OUT.k.edl.json)."
+        )
     if policy == "supervised":
         if edl_path is not None:
             raise MusicEditError("--edl is not supported with the supervised policy (its EDL goes beside the audio).")
-        return _supervised_file(raw_path, out_path, checkpoint, target_ratio, slack_s, device, params)
+        if preview_seams:
+            raise MusicEditError(
+                "--preview-seams needs an edit rendered from the raw samples; the supervised policy generates its "
+                "audio (use retarget, bc, bc_ppo or pointer)."
+            )
+        return _supervised_file(raw_path, out_path, checkpoint, target_ratio, slack_s, device, params, constraints)
     if policy not in POLICIES:
         raise MusicEditError(f"Unknown policy {policy!r}; available policies: {', '.join(POLICIES)}.")
     from editor_env.paradigms import check_checkpoint
 
     check_checkpoint(policy, None if checkpoint is None else str(checkpoint))
-    edl_path = check_output_paths(raw_path, out_path, edl_path=edl_path)
+    outputs = (
+        [out_path] if n_alternatives == 1 else [alternative_path(out_path, k) for k in range(1, n_alternatives + 1)]
+    )
+    edl_paths = [
+        check_output_paths(raw_path, out, edl_path=edl_path if n_alternatives == 1 else None) for out in outputs
+    ]
+    if preview_seams:
+        for out in outputs:
+            check_output_paths(raw_path, out, seam_dir_for(out))
 
     from editor_env.audio import analysis_signal, load_audio, write_audio
     from editor_env.features import analyze_signal
     from editor_env.render import render
 
     raw = load_audio(raw_path)
+    if constraints is not None:
+        constraints.validate(raw.duration)  # before the analysis: regions, target
     analysis = analyze_signal(analysis_signal(raw, params), params)
 
-    from editor_env.paradigms import EditRequest, run_paradigm
+    from editor_env.paradigms import EditRequest, run_alternatives
 
     request = EditRequest(
         analysis,
@@ -172,43 +239,106 @@ def edit_file(
         raw.n_samples,
         raw_path=raw_path,
         name=raw_path.stem,
-        target_ratio=0.67 if target_ratio is None else float(target_ratio),
+        target_ratio=(config.target_ratio if config is not None and hasattr(config, "target_ratio") else 0.67)
+        if target_ratio is None
+        else float(target_ratio),
         slack_s=slack_s,
         checkpoint=None if checkpoint is None else str(checkpoint),
         device=device,
         params=params,
+        constraints=constraints,
+        config=config,
     )
-    if policy == "retarget" and config is not None:
-        from editor_env.retarget import RetargetConfig, retarget
+    edls = run_alternatives(policy, request)
+    results = []
+    for rank, (edl, out, path) in enumerate(zip(edls, outputs, edl_paths), start=1):
+        edl.meta["source"] = raw_path.name
+        audio = render(edl, raw)
+        write_audio(out, audio, raw.sample_rate)
+        seams = write_seam_previews(edl, audio, raw_path, seam_dir_for(out), analysis, params) if preview_seams else []
+        if seams:
+            edl.meta["seam_previews"] = [{**s, "clip": s["clip"].name} for s in seams]
+        edl.save(path)
+        results.append(
+            EditResult(
+                input_path=raw_path,
+                output_path=out,
+                edl_path=path,
+                input_duration_s=raw.duration,
+                output_duration_s=audio.shape[1] / raw.sample_rate,
+                n_segments=len(edl.segments),
+                policy=policy,
+                edl=edl,
+                analysis=analysis,
+                rank=rank,
+                reward=edl.meta.get("reward", {}).get("total"),
+                seams=seams,
+            )
+        )
+    best = results[0]
+    best.alternatives = results[1:]
+    return best
 
-        if not isinstance(config, RetargetConfig):
-            raise MusicEditError(f"policy 'retarget' takes a RetargetConfig, not {type(config).__name__}.")
-        overrides = {"target_ratio": request.target_ratio} if target_ratio is not None else {}
-        if slack_s is not None:
-            overrides["slack_s"] = float(slack_s)
-        config = dataclasses.replace(config, **overrides)
-        edl = retarget(analysis, sample_rate=raw.sample_rate, raw_length=raw.n_samples, config=config)
-    else:
-        edl = run_paradigm(policy, request)
-    edl.meta["source"] = raw_path.name
 
-    audio = render(edl, raw)
-    write_audio(out_path, audio, raw.sample_rate)
-    edl.save(edl_path)
-    return EditResult(
-        input_path=raw_path,
-        output_path=out_path,
-        edl_path=edl_path,
-        input_duration_s=raw.duration,
-        output_duration_s=audio.shape[1] / raw.sample_rate,
-        n_segments=len(edl.segments),
-        policy=policy,
-        edl=edl,
-        analysis=analysis,
-    )
+def _merge_target(constraints, target_ratio: float | None, slack_s: float | None):
+    """``constraints`` with ``target_ratio`` / ``slack_s`` filled in where it has none (checked)."""
+    if constraints is None:
+        return None
+    updates = {}
+    if target_ratio is not None and constraints.target_ratio is None and constraints.target_duration_s is None:
+        updates["target_ratio"] = float(target_ratio)
+    if slack_s is not None and constraints.slack_s is None:
+        updates["slack_s"] = float(slack_s)
+    return dataclasses.replace(constraints, **updates).validate()
 
 
-def _supervised_file(raw_path, out_path, checkpoint, target_ratio, slack_s, device, params) -> EditResult:
+def write_seam_previews(edl: EditList, audio, raw_path: Path, folder: Path, analysis, params=DEFAULT_PARAMS) -> list:
+    """Write ``folder/seam_{k:02d}.wav``: the edit ``audio`` ``(channels, n)`` from :data:`SEAM_CONTEXT_S`
+    before to after each seam of ``edl`` (its rendered output), and return one dict per seam: ``index``,
+    ``output_s`` (where the seam is in the edit), ``raw_from_s`` / ``raw_to_s`` (where the raw is left and
+    re-entered), ``discontinuity`` (1 - the common reward's per-seam score: 0 = seamless; None for a seam
+    that is only an effect change) and ``clip`` (the path). Never writes over ``raw_path``."""
+    import numpy as np
+
+    from editor_env.audio import write_audio
+    from editor_env.reward import RewardConfig, Scorer
+
+    sr = edl.sample_rate
+    config = RewardConfig()
+    details = Scorer(analysis, None, config, params).score(edl).details
+    scores = np.asarray(details.get("seam_scores", []), dtype=np.float64)
+    jitter_s = config.pointer_jitter_frames * params.frame_seconds
+    seams, k_reward = [], 0
+    context = int(round(SEAM_CONTEXT_S * sr))
+    n = audio.shape[-1]
+    for index, (out_sample, leave, enter) in enumerate(edl.seams(), start=1):
+        discontinuity = None
+        if abs(enter - leave) / sr > jitter_s + 1e-9:  # the reward counts a seam where the raw position jumps
+            if k_reward < scores.size:
+                discontinuity = float(1.0 - scores[k_reward])
+            k_reward += 1
+        clip = folder / f"seam_{index:02d}.wav"
+        if _same_file(clip, raw_path):
+            raise MusicEditError(
+                f"Refusing to overwrite the input {raw_path} with a seam preview: choose another output."
+            )
+        lo, hi = max(out_sample - context, 0), min(out_sample + context, n)
+        write_audio(clip, audio[..., lo:hi], sr)
+        seams.append(
+            {
+                "index": index,
+                "output_s": out_sample / sr,
+                "raw_from_s": leave / sr,
+                "raw_to_s": enter / sr,
+                "discontinuity": discontinuity,
+                "clip": clip,
+                "clip_start_s": lo / sr,
+            }
+        )
+    return seams
+
+
+def _supervised_file(raw_path, out_path, checkpoint, target_ratio, slack_s, device, params, constraints) -> EditResult:
     """``edit_file`` for the supervised baseline: Griffin-Lim audio, the predicted mel and the label EDL."""
     from editor_env.audio import audio_extent
     from editor_env.paradigms import check_checkpoint
@@ -216,7 +346,14 @@ def _supervised_file(raw_path, out_path, checkpoint, target_ratio, slack_s, devi
 
     check_checkpoint("supervised", None if checkpoint is None else str(checkpoint))
     paths = edit_to_files(
-        raw_path, out_path, checkpoint, target_ratio=target_ratio, slack_s=slack_s, device=device, params=params
+        raw_path,
+        out_path,
+        checkpoint,
+        target_ratio=target_ratio,
+        slack_s=slack_s,
+        device=device,
+        params=params,
+        constraints=constraints,
     )
     raw_rate, raw_samples = audio_extent(raw_path)
     out_rate, out_samples = audio_extent(paths["audio"])

@@ -30,10 +30,11 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from editor_env.constraints import EditConstraints, constraint_report, finish_edit
+from editor_env.constraints import EditConstraints, constraint_report, finish_edit, reward_config
 from editor_env.edl import EditList
 from editor_env.errors import MusicEditError
 from editor_env.features import Analysis
@@ -68,6 +69,8 @@ class EditRequest:
     device: str = "auto"
     params: AudioParams = DEFAULT_PARAMS
     constraints: EditConstraints | None = None
+    config: Any = None
+    """The paradigm's own config, where it takes one (``retarget``: a ``RetargetConfig``); None: its default."""
 
     @property
     def raw_duration_s(self) -> float:
@@ -90,7 +93,10 @@ class Paradigm:
 def _retarget(request: EditRequest) -> list[EditList]:
     from editor_env.retarget import RetargetConfig, retarget_alternatives
 
-    config = RetargetConfig(target_ratio=request.target_ratio)
+    config = request.config if request.config is not None else RetargetConfig()
+    if not isinstance(config, RetargetConfig):
+        raise MusicEditError(f"policy 'retarget' takes a RetargetConfig, not {type(config).__name__}.")
+    config = dataclasses.replace(config, target_ratio=request.target_ratio)
     if request.slack_s is not None:
         config = dataclasses.replace(config, slack_s=float(request.slack_s))
     return retarget_alternatives(
@@ -239,13 +245,10 @@ def rank_alternatives(candidates: list[EditList], request: EditRequest, n: int) 
     constraints (:func:`~editor_env.constraints.constraint_report`, in ``meta["constraints_report"]``)
     before those that do not, each group by the common reward without a reference at the requested
     target (:class:`editor_env.reward.Scorer`); ``meta["rank"]`` (1 = best) and ``meta["reward"]`` are set."""
-    from editor_env.reward import RewardConfig, Scorer
+    from editor_env.reward import Scorer
 
     constraints = request.constraints
-    raw_s = request.raw_duration_s
-    ratio = constraints.ratio(raw_s, request.target_ratio) if constraints is not None else request.target_ratio
-    slack = constraints.slack if constraints is not None else 0.05 * raw_s
-    config = RewardConfig(target_ratio=min(max(ratio, 1e-3), 4.0), ratio_slack=min(slack / raw_s, 0.99))
+    config = reward_config(constraints, request.raw_duration_s, request.target_ratio)
     scorer = Scorer(request.analysis, None, config, request.params)
     unique: dict[tuple, EditList] = {}
     for edl in candidates:

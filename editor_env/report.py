@@ -9,7 +9,9 @@ URIs; the two audio files are linked by relative paths, so keep them beside it):
   line, a loop or a reorder a line that goes back);
 - audio players for the raw recording and the edit;
 - the common reward's total and components (against the reference edit when one is given), and
-  the edit list in seconds.
+  the edit list in seconds;
+- with seam previews (``musicedit edit --preview-seams``), every seam with its place in the edit and
+  the raw, its discontinuity score and a player for its clip.
 
 ``musicedit edit RAW -o OUT --report report.html [--reference POINTERS.npy]`` writes it.
 """
@@ -97,6 +99,7 @@ def write_edit_report(
     reward=None,
     title: str = "MusicEdit report",
     model: str = "",
+    seams: list | None = None,
 ) -> Path:
     """Write the HTML report of one edit (atomically) and return its path.
 
@@ -105,6 +108,8 @@ def write_edit_report(
     :param edl: the edit list that made ``edit_path`` from ``raw_path``.
     :param reward: a :class:`~editor_env.reward.RewardResult` of the edit, or None.
     :param model: which editor/model made the edit, shown in the header.
+    :param seams: seam previews (:func:`editor_env.edit.write_seam_previews`): one dict per seam with
+        ``index``, ``output_s``, ``raw_from_s``, ``raw_to_s``, ``discontinuity`` (or None) and ``clip``.
     """
     from editor_env.audio import load_audio
 
@@ -131,6 +136,21 @@ def write_edit_report(
         f"<td>{html.escape(', '.join(f'{k}={v}' for k, v in s.effects.to_dict().items()) or '-')}</td></tr>"
         for i, s in enumerate(edl.segments)
     )
+    seam_rows = ""
+    if seams:
+        seam_rows = "".join(
+            f'<tr class="seam"><td>{s["index"]}</td><td>{s["output_s"]:.2f}</td><td>{s["raw_from_s"]:.2f} &rarr; '
+            f"{s['raw_to_s']:.2f}</td><td>{'-' if s['discontinuity'] is None else format(s['discontinuity'], '.3f')}"
+            f'</td><td><audio controls preload="none" src="{link(Path(s["clip"]))}"></audio></td></tr>'
+            for s in seams
+        )
+        seam_rows = (
+            "<h2>Seams</h2><p>Each clip plays the edit from a few seconds before to a few seconds after the seam. "
+            "Discontinuity: 1 - the common reward's per-seam score (spectral and loudness jump beyond the raw's own, "
+            'beat and bar phase); 0 = seamless, "-" = an effect change only.</p><table id="seams"><tr><th>#</th>'
+            "<th>edit time (s)</th><th>raw (s): leaves &rarr; enters</th><th>discontinuity</th><th>listen</th></tr>"
+            f"{seam_rows}</table>"
+        )
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>body{{font-family:sans-serif;max-width:1250px;margin:auto;padding:1em}} img{{max-width:100%}}
@@ -148,6 +168,7 @@ table{{border-collapse:collapse}} td,th{{border:1px solid #ccc;padding:2px 8px;t
 <h2>Pointer plot</h2>
 <img id="pointers" alt="edit time against raw time" src="{pointers}">
 {rows}
+{seam_rows}
 <h2>Edit list</h2>
 <table><tr><th>#</th><th>raw start (s)</th><th>raw end (s)</th><th>effects</th></tr>{segments}</table>
 </body></html>

@@ -158,9 +158,12 @@ class EditorState:
     jump_backs_left: int
     """JUMP_BACKs still allowed in this episode (prevents endless replay)."""
     min_output_beats: int = 0
-    """Fewest beats the output must end with (the lower end of the target length window): once no
-    JUMP_BACK is left, a drop (CUT, SKIP) may not leave too little raw ahead to reach it. While one
-    is left, material behind the cursor can still be replayed, so no drop makes the floor unreachable."""
+    """Fewest beats the output must end with (the lower end of the target length window): a drop
+    (CUT, SKIP) may not leave too little raw ahead to reach it, if all of it were kept once."""
+    strict_floor: bool = True
+    """Whether the floor binds while JUMP_BACKs are left. False for labelling reference edits, which
+    may reach their length by replaying material (JUMP_BACK, LOOP) after a drop; True for agents,
+    which would otherwise drop too much early and end short."""
     locks: Locks | None = None
     """Beats the user locked (kept or cut), or None: see :class:`Locks`."""
 
@@ -209,7 +212,7 @@ def validity_table(state: EditorState) -> np.ndarray:
     output budget left): JUMP_BACK needs ``n <= cursor`` and a jump-back left; REPEAT_PREV
     needs ``n <=`` the last output span and room; SWAP_NEXT needs ``2n`` remaining and room;
     LOOP needs ``n`` remaining and room for two plays; other keeping types need ``n``
-    remaining and room; CUT and SKIP need ``n`` remaining and, when no jump-back is left, enough
+    remaining and room; CUT and SKIP need ``n`` remaining and (see ``strict_floor``) enough
     raw after the drop to reach ``min_output_beats`` if all of it were kept. Nothing is valid at
     the end. Locked beats (``state.locks``) restrict this further, as :class:`Locks` says.
     """
@@ -225,7 +228,12 @@ def validity_table(state: EditorState) -> np.ndarray:
             min(remaining, room) / 2,
             min(remaining, room / 2),
             min(remaining, room),
-            remaining - (max(state.min_output_beats - state.output_beats, 0) if state.jump_backs_left <= 0 else 0),
+            remaining
+            - (
+                max(state.min_output_beats - state.output_beats, 0)
+                if state.strict_floor or state.jump_backs_left <= 0
+                else 0
+            ),
         ]
     )
     table = SIZE_BEATS[None, :] <= limits[_CATEGORY][:, None]

@@ -80,15 +80,16 @@ class MusicEditEnv(gym.Env):
     ## Arguments
 
     ``gym.make("MusicEdit-v0", data_dir=None, cache_dir=None, samples=None, target_ratio=0.67,
-    ratio_slack=None, length_window=True, shaping_weight=0.5, end_weight=1.0,
+    ratio_slack=None, length_window=True, strict_floor=True, shaping_weight=0.5, end_weight=1.0,
     invalid_action_penalty=0.05, render_mode=None)``.
     With ``data_dir=None`` the embedded default data set is used.
 
     The target length is obeyed by construction: with ``length_window`` (the default) the output
     may hold at most ``(target_ratio + ratio_slack) * n_beats`` beats (keeping actions beyond it
-    are masked) and, once no JUMP_BACK is left (until then material behind the cursor can still
-    be replayed), a drop (CUT, SKIP) is masked when the raw left after it could no longer bring
-    the output to ``(target_ratio - ratio_slack) * n_beats``; ``ratio_slack`` defaults to
+    are masked) and a drop (CUT, SKIP) is masked when the raw left after it could no longer bring
+    the output to ``(target_ratio - ratio_slack) * n_beats`` (with ``strict_floor=False``, as
+    for labelling reference edits that replay material to reach their length, only once no
+    JUMP_BACK is left); ``ratio_slack`` defaults to
     the reward's ``ratio_slack`` (0.05). ``reset(options={"target_ratio": r})`` sets the target of
     one episode (the observation's ``target_ratio`` shows it; the end reward scores against it).
     Without ``length_window`` the output may grow to ``output_budget_factor * n_beats`` and the
@@ -112,6 +113,7 @@ class MusicEditEnv(gym.Env):
         max_steps_factor: float = 2.0,
         length_window: bool = True,
         ratio_slack: float | None = None,
+        strict_floor: bool = True,
         reward_config: Any = None,
         context_beats: int = CONTEXT_BEATS,
         params: AudioParams = DEFAULT_PARAMS,
@@ -136,6 +138,7 @@ class MusicEditEnv(gym.Env):
         self.max_steps_factor = max_steps_factor
         self.reward_config = reward_config if reward_config is not None else RewardConfig(target_ratio=target_ratio)
         self.length_window = length_window
+        self.strict_floor = strict_floor
         self.ratio_slack = self.reward_config.ratio_slack if ratio_slack is None else float(ratio_slack)
         if not 0.0 <= self.ratio_slack < 1.0:
             raise MusicEditError(f"ratio_slack={ratio_slack!r} must lie in [0, 1) (a fraction of the raw length).")
@@ -274,7 +277,8 @@ class MusicEditEnv(gym.Env):
             self._budget,
             self._jump_backs_left,
             self._min_output,
-            locks,
+            strict_floor=self.strict_floor,
+            locks=locks,
         )
 
     @property

@@ -641,7 +641,8 @@ def infer_labels(
     :param gain_db: gain of ``GAIN`` op frames, per frame or one value (default -3 dB).
     :param env_kwargs: :class:`MusicEditEnv` settings (budget, allowances) the labels must obey. Unless
         it says otherwise, ``target_ratio`` is the edit's own length (its beats / the raw's), so the
-        demonstrations show the agent an edit of the length it was asked for.
+        demonstrations show the agent an edit of the length it was asked for; and ``strict_floor`` is
+        False (a reference edit may drop material and reach its length by replaying some later).
     :param max_reorder_beats: longest play-order suffix made with REORDER when a replay with
         JUMP_BACK would also do.
     :param collect_observations: also keep the env observations (for :mod:`.transitions`).
@@ -672,6 +673,7 @@ def infer_labels(
         )
     runs = play_runs(pointers, analysis.beats.frames(params), n_raw_frames, frame_labels, usable)
     env_kwargs = dict(env_kwargs or {})
+    env_kwargs.setdefault("strict_floor", False)  # a reference edit may replay material to reach its length
     n_beats = analysis.beats.n_beats
     if "target_ratio" not in env_kwargs:  # the edit's own length is its target (the env's length window holds it)
         out_beats = sum(run.length for run in runs)
@@ -714,6 +716,7 @@ def replay(labels: LabelSequence | np.ndarray, task, *, params: AudioParams = DE
     actions = labels.actions if isinstance(labels, LabelSequence) else np.asarray(labels).reshape(-1, 3)
     if isinstance(labels, LabelSequence) and not env_kwargs:
         env_kwargs = labels.env_kwargs
+    env_kwargs = {"strict_floor": False, **env_kwargs}  # as infer_labels: references may replay to reach length
     env = MusicEditEnv(tasks=[task], params=params, **env_kwargs)
     env.reset(options={"task": task})
     done = False

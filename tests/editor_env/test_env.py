@@ -258,3 +258,23 @@ def test_impossible_locks_are_refused(env):
         env.reset(options={"task": env.tasks[0], "keep_beats": np.ones(n, bool)})
     with pytest.raises(MusicEditError, match="one bool per beat"):
         env.reset(options={"task": env.tasks[0], "cut_beats": cut[:-1]})
+
+
+def test_strict_floor_stops_an_always_cutting_policy_short_of_the_target(env):
+    """An agent that drops whenever it may still ends inside the length window (strict_floor, the
+    default); with the labelling setting it may end short while JUMP_BACKs are left."""
+
+    def always_cut(**kwargs):
+        env_ = MusicEditEnv(tasks=env.tasks, **kwargs)
+        env_.reset(seed=0, options={"task": env.tasks[0]})
+        done = False
+        while not done:
+            drop = env_.action_masks()[ActionType.CUT]
+            action = np.array([ActionType.CUT if drop else ActionType.KEEP, ActionSize.BEAT, ActionAmount.NEUTRAL])
+            _, _, terminated, truncated, info = env_.step(action)
+            done = terminated or truncated
+        return info["output_ratio"]
+
+    one_beat = 1.0 / env.tasks[0].analysis.beats.n_beats  # the floor is rounded down to whole beats
+    assert always_cut() >= 0.67 - 0.05 - one_beat
+    assert always_cut(strict_floor=False) < 0.67 - 0.05 - one_beat

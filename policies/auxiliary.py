@@ -19,18 +19,19 @@ the reference edit is never used. :func:`aux_targets` computes the same targets 
 definition the tests hold the observation-derived ones to. Beats past either end of the recording
 are zero rows in the observation (their one-hot bar position sums to 0) and are masked out.
 
-========  ======================================================  ==========================  ============
-task      target                                                  derived from                loss
-========  ======================================================  ==========================  ============
-tempo     ``ln(BPM / 120)`` of the geometric-mean local tempo     ``local_tempo`` (BPM / 200)  MSE
-          of the context's beats (a window of ``2c+1`` beats)     of every beat
-energy    mean RMS level (dBFS / 80) of the ``c`` beats after     ``rms_db_mean``              MSE
-          the cursor
-phrase    position of the cursor's beat in its 4/4 bar            ``bar_position`` one-hot     cross-entropy
-          (4 classes, 0 = downbeat)
-mel       the beat context's mel: ``2c+1`` beats x 32 mel bands   ``mel_band``                 MSE
-          (mean normalised mel, in [0, 1])
-========  ======================================================  ==========================  ============
+- ``tempo``: ``ln(BPM / 120)`` of the geometric-mean local tempo of the context's beats, from
+  their ``local_tempo`` feature (BPM / 200); MSE.
+- ``energy``: the mean RMS level (dBFS / 80) of the ``c`` beats after the cursor, from their
+  ``rms_db_mean`` feature; MSE.
+- ``phrase``: the cursor beat's position in its 4/4 bar (4 classes, 0 = downbeat), from its
+  ``bar_position`` one-hot; cross-entropy.
+- ``mel``: the beat context's mel, ``2c+1`` beats x 32 mel bands (mean normalised mel in [0, 1]),
+  from their ``mel_band`` feature; MSE.
+
+All four are therefore reconstructions of what the encoder sees, not forecasts: they make its pooled
+features keep the tempo, the loudness ahead, the bar phase and the spectral shape of the context,
+which the policy and value heads alone need not. Each costs one more pass of the extractor per
+minibatch (:meth:`policies.policy.MusicEditPolicy.aux_loss`).
 
 What the observation does not determine, and so is not a target: the recording's global tempo
 (``BeatGrid.tempo``), energy beyond the ``c`` beats of look-ahead, the bar's position in its 4-bar

@@ -1,7 +1,7 @@
 """The NATTEN feature extractor (HybridNATTENEncoder) for Stable-Baselines3 policies.
 
 The observation of MusicEdit-v0 is split into its beat context ``(2c+1, 121)`` and its global
-state ``(14,)`` (:func:`editor_env.state.split_observation`). The beats are projected to tokens
+state ``(N_GLOBAL,)`` (:func:`editor_env.state.split_observation`). The beats are projected to tokens
 with a learned position embedding, mixed by neighborhood-attention blocks (pre-norm attention and
 MLP, residual), pooled (the cursor's token and the mean of all tokens) and fused with an
 embedding of the global state.
@@ -46,7 +46,7 @@ class NABlock(nn.Module):
 class NATTENFeaturesExtractor(BaseFeaturesExtractor):
     """Beat-context encoder with neighborhood attention, fused with the global edit state.
 
-    :param observation_space: MusicEdit-v0's ``Box((2c+1) * 121 + 14,)``.
+    :param observation_space: MusicEdit-v0's ``Box((2c+1) * 121 + N_GLOBAL,)``.
     :param context_beats: ``c``, beats of context on each side (the env's ``context_beats``).
     :param hidden_dim: token size; divisible by ``num_heads``, and ``hidden_dim / num_heads``
         a power of two of at least 32 for NATTEN's CUDA kernels.

@@ -259,17 +259,45 @@ def beat_masks(
     return keep, cut
 
 
-def phrase_boundaries(bar_position: np.ndarray, beats_per_bar: int = 4, bars_per_phrase: int = BARS_PER_PHRASE):
-    """``(n_beats + 1,)`` bool: True at boundary ``k`` (before beat ``k``) where a phrase starts, and at the end.
+def phrase_boundaries(
+    bar_position: np.ndarray,
+    beats_per_bar: int = 4,
+    bars_per_phrase: int = BARS_PER_PHRASE,
+    silent: np.ndarray | None = None,
+) -> np.ndarray:
+    """``(n_beats + 1,)`` bool: True at boundary ``k`` (before beat ``k``) where a phrase starts or the music stops.
 
     A phrase is ``bars_per_phrase`` bars counted in downbeats from the first downbeat of the recording
     (counting downbeats follows the local bar phase through false starts); the start and the end of
-    the recording are boundaries too."""
+    the recording are boundaries, and so is every boundary where sound gives way to a ``silent``
+    ``(n_beats,)`` beat (silence or noise: the music stops there)."""
     bar_position = np.asarray(bar_position) % beats_per_bar
     down = bar_position == 0
     bars_before = np.cumsum(down) - 1  # bar index of each beat (-1 before the first downbeat)
     starts = down & (bars_before % bars_per_phrase == 0)
-    return np.concatenate([starts | (np.arange(down.size) == 0), [True]])
+    bounds = np.concatenate([starts | (np.arange(down.size) == 0), [True]])
+    if silent is not None and down.size > 1:
+        silent = np.asarray(silent, dtype=bool)
+        bounds[1:-1] |= silent[1:] & ~silent[:-1]
+    return bounds
+
+
+def silent_beats(analysis) -> np.ndarray:
+    """``(n_beats,)`` bool: beats of silence or noise, as the common reward judges them
+    (``silent_beat_fraction`` and ``noise_flatness`` of :class:`~editor_env.reward.RewardConfig`)."""
+    from editor_env.features import feature_slice
+    from editor_env.reward import RewardConfig
+
+    config = RewardConfig()
+    features = analysis.features
+    silence = features[:, feature_slice("silence_fraction")][:, 0]
+    flatness = features[:, feature_slice("spectral_flatness")][:, 0]
+    return (silence > config.silent_beat_fraction) | (flatness > config.noise_flatness)
+
+
+def analysis_phrase_boundaries(analysis) -> np.ndarray:
+    """:func:`phrase_boundaries` of an analysed recording (its bar positions and :func:`silent_beats`)."""
+    return phrase_boundaries(analysis.beats.bar_position, DEFAULT_PARAMS.beats_per_bar, silent=silent_beats(analysis))
 
 
 def reward_config(constraints: EditConstraints | None, raw_duration_s: float, default_ratio: float = 0.67, base=None):
@@ -338,7 +366,7 @@ def finish_edit(edl: EditList, constraints: EditConstraints | None, analysis, *,
     bounds = beat_bounds_s(beats.times, raw_duration_s)
     keep_beats, cut_beats = beat_masks(constraints, beats.times, raw_duration_s)
     target, slack = constraints.target_s(raw_duration_s), constraints.slack
-    phrase = phrase_boundaries(beats.bar_position, bpb)
+    phrase = analysis_phrase_boundaries(analysis)
     bar_ends = np.concatenate([[False], np.asarray(beats.bar_position) % bpb == bpb - 1]) | (
         np.arange(bounds.size) == bounds.size - 1
     )
@@ -384,10 +412,10 @@ def played_seconds(edl: EditList, bounds_s: np.ndarray) -> np.ndarray:
 
 
 def constraint_report(
-    edl: EditList, constraints: EditConstraints, beats, *, tolerance_s: float = 0.01
+    edl: EditList, constraints: EditConstraints, analysis, *, tolerance_s: float = 0.01
 ) -> dict[str, Any]:
-    """Whether ``edl`` meets ``constraints`` on a recording with beat grid ``beats``
-    (:class:`~editor_env.beats.BeatGrid`: ``times`` and ``bar_position``, ``(n_beats,)``).
+    """Whether ``edl`` meets ``constraints`` on the recording of ``analysis`` (its beat grid, and its beat
+    features for the phrase boundaries).
 
     :param tolerance_s: rounding allowed per beat and on the duration (sample rounding of bounds).
     :returns: ``output_s``, ``target_s``, ``slack_s``, ``duration_ok``; ``keep_missing_s`` (seconds of
@@ -396,6 +424,7 @@ def constraint_report(
         for ``"phrase"`` an end on a phrase boundary of the raw); ``ok``: all of them.
     """
     raw_s = edl.raw_length / edl.sample_rate
+    beats = analysis.beats
     bounds = beat_bounds_s(beats.times, raw_s)
     keep_beats, cut_beats = beat_masks(constraints, beats.times, raw_s)
     played = played_seconds(edl, bounds)
@@ -418,7 +447,7 @@ def constraint_report(
     if constraints.ending is not None and edl.segments:
         ok = edl.segments[-1].effects.fade_out_s > 0
         if constraints.ending == "phrase":
-            phrase = phrase_boundaries(beats.bar_position, DEFAULT_PARAMS.beats_per_bar)
+            phrase = analysis_phrase_boundaries(analysis)
             ok = ok and bool(np.min(np.abs(bounds[phrase] - _end_in_raw(edl))) <= tolerance_s)
         report["ending_ok"] = bool(ok)
     report["ok"] = all(report[k] for k in ("duration_ok", "keep_ok", "cut_ok", "ending_ok"))
@@ -437,7 +466,9 @@ __all__ = [
     "merge_regions",
     "parse_region",
     "parse_time",
+    "analysis_phrase_boundaries",
     "phrase_boundaries",
+    "silent_beats",
     "played_seconds",
     "reward_config",
 ]

@@ -315,7 +315,7 @@ def write_seam_previews(edl: EditList, audio, raw_path: Path, folder: Path, anal
         discontinuity = None
         if abs(enter - leave) / sr > jitter_s + 1e-9:  # the reward counts a seam where the raw position jumps
             if k_reward < scores.size:
-                discontinuity = float(1.0 - scores[k_reward])
+                discontinuity = float(np.clip(1.0 - scores[k_reward], 0.0, 1.0))
             k_reward += 1
         clip = folder / f"seam_{index:02d}.wav"
         if _same_file(clip, raw_path):

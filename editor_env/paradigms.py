@@ -259,7 +259,7 @@ def rank_alternatives(candidates: list[EditList], request: EditRequest, n: int) 
         edl.meta["reward"] = {"total": result.total, "components": result.components}
         met = True
         if constraints is not None:
-            edl.meta["constraints_report"] = constraint_report(edl, constraints, request.analysis.beats)
+            edl.meta["constraints_report"] = constraint_report(edl, constraints, request.analysis)
             met = edl.meta["constraints_report"]["ok"]
         scored.append((not met, -result.total, order, edl))
     ranked = [item[-1] for item in sorted(scored, key=lambda item: item[:3])][:n]

@@ -537,7 +537,7 @@ def retarget_alternatives(
     already found raises the penalties and tries again. Fewer than ``n`` come back when the
     recording admits fewer distinct edits. Arguments and errors as :func:`retarget`.
     """
-    from editor_env.constraints import beat_masks, phrase_boundaries
+    from editor_env.constraints import analysis_phrase_boundaries, beat_masks
 
     if sample_rate <= 0 or raw_length <= 0:
         raise MusicEditError("retarget needs a positive sample_rate and raw_length.")
@@ -577,7 +577,7 @@ def retarget_alternatives(
     start_cost = np.where(bar_position == 0, config.start_weight * start_s / raw_s, np.inf)
     at_bar_end = (bar_position == bar - 1) | (idx == n_beats - 1)
     if constraints is not None and constraints.ending == "phrase":
-        at_bar_end = phrase_boundaries(beats.bar_position, bar)[1:]
+        at_bar_end = analysis_phrase_boundaries(analysis)[1:]
     end_cost = np.where(at_bar_end, config.end_weight * (1.0 - end_s / raw_s), np.inf)
     if keep_beats.any():
         locked = np.flatnonzero(keep_beats)

@@ -8,13 +8,14 @@ search finds the best-scoring ones:
   boundary it either plays on, jumps, or stops;
 - a **jump** lands on a beat whose bar position is the one that would have come next (so the bar
   goes on), at least ``min_jump_beats`` (default one bar) away from where playback would have
-  continued; a forward jump never skips a locked-keep beat, and the first beat played is a
-  downbeat no later than the first locked-keep beat (with these rules every locked-keep beat
+  continued; a forward jump never skips a locked-keep beat, and the first beat played is the
+  recording's first beat or a downbeat, no later than the first locked-keep beat (with these rules every locked-keep beat
   is played once the edit has reached past the last one);
 - a locked-cut beat is never played;
 - the edit **stops** only at the end of a bar or of the recording (or where ``end_boundaries`` allows), with its duration within
-  ``target_s +- slack_s`` and every locked-keep beat played; a hypothesis that can no longer fit the
-  locked-keep beats it still owes in the length window is dropped.
+  ``target_s +- slack_s`` and every locked-keep beat played; a hypothesis that can no longer fit in the
+  length window the locked-keep beats it still owes, or the shortest way to a boundary where it may
+  stop (shortest paths over the allowed moves), is dropped.
 
 Scores are the network's log-probabilities of the pointers (calibrated by ``event_threshold`` as in
 greedy decoding): at a boundary, ``log p(no stop) + log p(no jump) + log p(delta)`` for a move inside
@@ -107,6 +108,35 @@ class _Owed:
         lead_more = (self.run_ends.size - first - 1).clip(min=0) * (self.bpb - 1)
         need = self.locked_above[reached] + (lead_first + lead_more) * self.longest + self.tail
         return np.where(owes, need, 0.0)
+
+
+def _moves(bar: np.ndarray, bpb: int, playable: np.ndarray, keep_before: np.ndarray, min_jump: int) -> np.ndarray:
+    """``(n + 1, n)`` bool: from boundary ``k`` (beat ``k - 1`` just played; ``k = n``: the end of the
+    recording) the beats that may play next: beat ``k`` (playing on), or a jump target of the natural next
+    bar position at least ``min_jump`` beats from ``k`` that skips no locked-keep beat going forward."""
+    n = bar.size
+    k = np.arange(n + 1)[:, None]
+    j = np.arange(n)[None, :]
+    want = np.append(-1, (bar + 1) % bpb)[:, None]  # bar position after beat k - 1
+    jump = playable[None, :] & (bar[None, :] == want) & (np.abs(j - k) >= min_jump)
+    jump &= ~((j > k) & (keep_before[None, :n] - keep_before[:, None] > 0))
+    jump[0] = False
+    return jump | ((j == k) & playable[None, :])
+
+
+def _seconds_to_end(moves: np.ndarray, beat_s: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """``(n + 1,)`` the fewest seconds still to play from boundary ``k`` to a boundary where the edit may
+    stop (0 at one; inf where none can be reached): shortest paths over :func:`_moves`."""
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import dijkstra
+
+    n = beat_s.size
+    src, dst = np.nonzero(moves)
+    graph = csr_matrix((beat_s[dst], (src, dst + 1)), shape=(n + 1, n + 1))
+    sinks = np.flatnonzero(ends)
+    if sinks.size == 0:
+        return np.full(n + 1, np.inf)
+    return dijkstra(graph.T, directed=True, indices=sinks, min_only=True)
 
 
 def _end_boundaries(bar: np.ndarray, bpb: int, n: int) -> np.ndarray:
@@ -226,6 +256,8 @@ def _search(
     hi, lo = target_s + slack_s, target_s - slack_s
     playable = ~cut & (beat_frames > 0)
     starts = np.flatnonzero(playable & ((bar == 0) | (np.arange(n) == 0)) & (np.arange(n) <= first_keep))
+    moves = _moves(bar, bpb, playable, keep_before, min_jump)
+    to_end = _seconds_to_end(moves, beat_s, ends)
     thr = cfg.event_threshold
     live = [_Hyp(None, -1, 0.0, 0.0, 0, 0, 0, -1)]
     finished: list[_Hyp] = []
@@ -255,21 +287,12 @@ def _search(
             if h.last >= 0 and ends[h.last + 1] and lo - 1e-9 <= h.length_s <= hi + 1e-9 and h.reached >= last_keep:
                 stop = 0.0 if k >= n else float(lp_stop[b])
                 finished.append(dataclasses.replace(h, score=h.score + stop))
-            if h.last < 0:
-                targets = starts
-            else:
-                want = (bar[h.last] + 1) % bpb
-                ok = playable & (bar == want) & (np.abs(np.arange(n) - k) >= min_jump)
-                forward = np.arange(n) > k
-                ok &= ~(forward & (keep_before[np.arange(n)] - keep_before[min(k, n)] > 0))
-                targets = np.flatnonzero(ok)
-                if k < n and playable[k]:
-                    targets = np.append(targets, k)
+            targets = starts if h.last < 0 else np.flatnonzero(moves[k])
             if targets.size == 0:
                 continue
             new_len = h.length_s + beat_s[targets]
             reached = np.maximum(h.reached, targets)
-            fits = new_len + owed(targets, reached) <= hi + 1e-9
+            fits = new_len + np.maximum(owed(targets, reached), to_end[targets + 1]) <= hi + 1e-9
             targets = targets[fits]
             cand_b.extend([b] * targets.size)
             cand_j.extend(targets.tolist())

@@ -209,7 +209,7 @@ def _constrained_edits(
     model, inputs, analysis, constraints, sample_rate, raw_length, checkpoint, crossfade_s, params, n, start
 ) -> list[EditList]:
     """:func:`pointer_edit_lists` under constraints: beam search on the analysis' beat grid."""
-    from editor_env.constraints import beat_masks, phrase_boundaries
+    from editor_env.constraints import analysis_phrase_boundaries, beat_masks
     from editor_env.edl import segments_from_beat_path
     from pointer_baseline.decode import constrained_decode
 
@@ -231,9 +231,7 @@ def _constrained_edits(
         cut_beats=cut_beats,
         n_best=n,
         min_jump_beats=constraints.min_jump_beats,
-        end_boundaries=phrase_boundaries(beats.bar_position, params.beats_per_bar)
-        if constraints.ending == "phrase"
-        else None,
+        end_boundaries=analysis_phrase_boundaries(analysis) if constraints.ending == "phrase" else None,
         params=params,
     )
     bounds = np.clip(np.round(np.append(beats.times, raw_s) * sample_rate).astype(np.int64), 0, raw_length)

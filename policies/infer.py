@@ -143,7 +143,7 @@ def agent_edit_lists(
         if constraints is not None:
             from editor_env.constraints import constraint_report
 
-            met = constraint_report(edl, constraints, analysis.beats)["ok"]
+            met = constraint_report(edl, constraints, analysis)["ok"]
             n_met += met
             edl.meta["met_constraints"] = met
         edits.append(edl)

@@ -32,6 +32,7 @@ every candidate bucket, and the frames of ``2 * beam_width`` beats.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 
@@ -147,6 +148,17 @@ def _end_boundaries(bar: np.ndarray, bpb: int, n: int) -> np.ndarray:
     return ends
 
 
+@contextlib.contextmanager
+def _eval_mode(model: th.nn.Module):
+    """The model in eval mode (no dropout) for the block, then as it was."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)
+
+
 def _log_sigmoid_pair(logit: th.Tensor, threshold: float) -> tuple[th.Tensor, th.Tensor]:
     """``(log p(event), log p(no event))`` of a calibrated binary head."""
     x = logit - threshold
@@ -189,164 +201,124 @@ def constrained_decode(
     bpb = int(beats_per_bar or params.beats_per_bar)
     min_jump = int(min_jump_beats or bpb)
     width = int(beam_width or max(8, 2 * n_best))
-    was_training = model.training
-    model.eval()
-    try:
-        return _search(
-            model,
-            end_boundaries,
-            inputs,
-            beat_times,
-            bar_position,
-            raw_duration_s,
-            target_s,
-            slack_s,
-            keep_beats,
-            cut_beats,
-            n_best,
-            width,
-            min_jump,
-            bpb,
-            params,
-        )
-    finally:
-        model.train(was_training)
-
-
-def _search(
-    model,
-    end_boundaries,
-    inputs,
-    beat_times,
-    bar_position,
-    raw_duration_s,
-    target_s,
-    slack_s,
-    keep_beats,
-    cut_beats,
-    n_best,
-    width,
-    min_jump,
-    bpb,
-    params,
-) -> list[BeamEdit]:
-    cfg = model.config
-    device = next(model.parameters()).device
-    x = th.as_tensor(np.asarray(inputs, dtype=np.float32)) if not th.is_tensor(inputs) else inputs
-    mem = model.memory(x.to(device).float())
-    n_raw = mem.n_raw
-    times = np.asarray(beat_times, dtype=np.float64)
-    n = times.size
-    bar = np.asarray(bar_position, dtype=np.int64) % bpb
-    keep = np.zeros(n, bool) if keep_beats is None else np.asarray(keep_beats, bool)
-    cut = np.zeros(n, bool) if cut_beats is None else np.asarray(cut_beats, bool)
-    bounds_s = np.append(times, max(raw_duration_s, times[-1]))
-    beat_s = np.diff(bounds_s)
-    onset = np.clip(np.round(times / params.frame_seconds).astype(np.int64), 0, n_raw)
-    onset = np.maximum.accumulate(onset)
-    frames = np.append(onset, n_raw)  # frames[k]: first frame of beat k; frames[n] = end
-    beat_frames = np.diff(frames)
-    keep_before = np.concatenate([[0], np.cumsum(keep)])  # locked-keep beats before index k
-    ends = _end_boundaries(bar, bpb, n) if end_boundaries is None else np.asarray(end_boundaries, bool)
-    if ends.shape != (n + 1,):
-        raise PointerError(f"end_boundaries has shape {ends.shape}; give one bool per beat boundary ({n + 1}).")
-    owed = _Owed(keep, beat_s, ends, bpb)
-    first_keep = int(np.flatnonzero(keep)[0]) if keep.any() else n - 1
-    last_keep = int(np.flatnonzero(keep)[-1]) if keep.any() else -1
-    hi, lo = target_s + slack_s, target_s - slack_s
-    playable = ~cut & (beat_frames > 0)
-    starts = np.flatnonzero(playable & ((bar == 0) | (np.arange(n) == 0)) & (np.arange(n) <= first_keep))
-    moves = _moves(bar, bpb, playable, keep_before, min_jump)
-    to_end = _seconds_to_end(moves, beat_s, ends)
-    thr = cfg.event_threshold
-    live = [_Hyp(None, -1, 0.0, 0.0, 0, 0, 0, -1)]
-    finished: list[_Hyp] = []
-    for _ in range(4 * n + 16):
-        if not live:
-            break
-        nxt = np.array([h.last + 1 for h in live])
-        expected = frames[np.minimum(nxt, n)]
-        state = step_state_features(
-            np.array([h.step for h in live]),
-            expected,
-            np.array([h.run for h in live]),
-            np.array([h.seams for h in live]),
-            n_raw,
-            cfg.compression_ratio,
-        )
-        e_t = th.as_tensor(expected, device=device)
-        out = model.steps(mem, e_t, state)
-        lp_stop, lp_go = _log_sigmoid_pair(out.stop_logit, thr)
-        lp_jump, lp_stay = _log_sigmoid_pair(out.use_jump_logit, thr)
-        lp_delta = out.delta_logits.log_softmax(dim=-1)
-        lp_chunk = model.jump_logits(mem, out.z, e_t).log_softmax(dim=-1)
-
-        cand_b, cand_j = [], []
-        for b, h in enumerate(live):
-            k = int(nxt[b])
-            if h.last >= 0 and ends[h.last + 1] and lo - 1e-9 <= h.length_s <= hi + 1e-9 and h.reached >= last_keep:
-                stop = 0.0 if k >= n else float(lp_stop[b])
-                finished.append(dataclasses.replace(h, score=h.score + stop))
-            targets = starts if h.last < 0 else np.flatnonzero(moves[k])
-            if targets.size == 0:
-                continue
-            new_len = h.length_s + beat_s[targets]
-            reached = np.maximum(h.reached, targets)
-            fits = new_len + np.maximum(owed(targets, reached), to_end[targets + 1]) <= hi + 1e-9
-            targets = targets[fits]
-            cand_b.extend([b] * targets.size)
-            cand_j.extend(targets.tolist())
-        if not cand_b:
-            break
-        cb = np.asarray(cand_b, dtype=np.int64)
-        cj = np.asarray(cand_j, dtype=np.int64)
-        boundary = _boundary_scores(
-            model, mem, out, cb, cj, expected, frames, lp_go, lp_jump, lp_stay, lp_delta, lp_chunk
-        )
-        base = np.array([live[b].score for b in cb]) + boundary
-        order = np.argsort(-base, kind="stable")[: 2 * width]
-        cb, cj, base = cb[order], cj[order], base[order]
-        inside, first_seam = _inside_scores(model, mem, live, cb, cj, expected, frames, n_raw, lp_go.device)
-        total = base + inside
-        keep_idx = np.argsort(-total, kind="stable")[:width]
-        new_live = []
-        for idx in keep_idx:
-            b, j = int(cb[idx]), int(cj[idx])
-            h = live[b]
-            seam = bool(first_seam[idx])
-            run_after_first = 0 if seam else h.run + 1
-            length = int(beat_frames[j])
-            new_live.append(
-                _Hyp(
-                    (j, h.node),
-                    j,
-                    float(total[idx]),
-                    h.length_s + float(beat_s[j]),
-                    h.step + length,
-                    run_after_first + length - 1,
-                    h.seams + int(seam),
-                    max(h.reached, j),
-                )
+    with _eval_mode(model):
+        cfg = model.config
+        device = next(model.parameters()).device
+        x = th.as_tensor(np.asarray(inputs, dtype=np.float32)) if not th.is_tensor(inputs) else inputs
+        mem = model.memory(x.to(device).float())
+        n_raw = mem.n_raw
+        times = np.asarray(beat_times, dtype=np.float64)
+        n = times.size
+        bar = np.asarray(bar_position, dtype=np.int64) % bpb
+        keep = np.zeros(n, bool) if keep_beats is None else np.asarray(keep_beats, bool)
+        cut = np.zeros(n, bool) if cut_beats is None else np.asarray(cut_beats, bool)
+        bounds_s = np.append(times, max(raw_duration_s, times[-1]))
+        beat_s = np.diff(bounds_s)
+        onset = np.clip(np.round(times / params.frame_seconds).astype(np.int64), 0, n_raw)
+        onset = np.maximum.accumulate(onset)
+        frames = np.append(onset, n_raw)  # frames[k]: first frame of beat k; frames[n] = end
+        beat_frames = np.diff(frames)
+        keep_before = np.concatenate([[0], np.cumsum(keep)])  # locked-keep beats before index k
+        ends = _end_boundaries(bar, bpb, n) if end_boundaries is None else np.asarray(end_boundaries, bool)
+        if ends.shape != (n + 1,):
+            raise PointerError(f"end_boundaries has shape {ends.shape}; give one bool per beat boundary ({n + 1}).")
+        owed = _Owed(keep, beat_s, ends, bpb)
+        first_keep = int(np.flatnonzero(keep)[0]) if keep.any() else n - 1
+        last_keep = int(np.flatnonzero(keep)[-1]) if keep.any() else -1
+        hi, lo = target_s + slack_s, target_s - slack_s
+        playable = ~cut & (beat_frames > 0)
+        starts = np.flatnonzero(playable & ((bar == 0) | (np.arange(n) == 0)) & (np.arange(n) <= first_keep))
+        moves = _moves(bar, bpb, playable, keep_before, min_jump)
+        to_end = _seconds_to_end(moves, beat_s, ends)
+        thr = cfg.event_threshold
+        live = [_Hyp(None, -1, 0.0, 0.0, 0, 0, 0, -1)]
+        finished: list[_Hyp] = []
+        for _ in range(4 * n + 16):
+            if not live:
+                break
+            nxt = np.array([h.last + 1 for h in live])
+            expected = frames[np.minimum(nxt, n)]
+            state = step_state_features(
+                np.array([h.step for h in live]),
+                expected,
+                np.array([h.run for h in live]),
+                np.array([h.seams for h in live]),
+                n_raw,
+                cfg.compression_ratio,
             )
-        live = new_live
-    if not finished:
-        raise PointerError(
-            f"Constrained decoding found no edit of whole beats lasting {target_s:.1f} s +- {slack_s:g} s that plays "
-            "every --keep beat, no --cut beat and ends at the end of a bar: raise --slack, change the target, or "
-            "loosen the regions."
-        )
-    finished.sort(key=lambda h: -h.score)
-    results, seen = [], set()
-    for h in finished:
-        path = h.path()
-        key = path.tobytes()
-        if key in seen:
-            continue
-        seen.add(key)
-        results.append(BeamEdit(path, h.score, float(beat_s[path].sum())))
-        if len(results) == n_best:
-            break
-    return results
+            e_t = th.as_tensor(expected, device=device)
+            out = model.steps(mem, e_t, state)
+            lp_stop, lp_go = _log_sigmoid_pair(out.stop_logit, thr)
+            lp_jump, lp_stay = _log_sigmoid_pair(out.use_jump_logit, thr)
+            lp_delta = out.delta_logits.log_softmax(dim=-1)
+            lp_chunk = model.jump_logits(mem, out.z, e_t).log_softmax(dim=-1)
+
+            cand_b, cand_j = [], []
+            for b, h in enumerate(live):
+                k = int(nxt[b])
+                if h.last >= 0 and ends[h.last + 1] and lo - 1e-9 <= h.length_s <= hi + 1e-9 and h.reached >= last_keep:
+                    stop = 0.0 if k >= n else float(lp_stop[b])
+                    finished.append(dataclasses.replace(h, score=h.score + stop))
+                targets = starts if h.last < 0 else np.flatnonzero(moves[k])
+                if targets.size == 0:
+                    continue
+                new_len = h.length_s + beat_s[targets]
+                reached = np.maximum(h.reached, targets)
+                fits = new_len + np.maximum(owed(targets, reached), to_end[targets + 1]) <= hi + 1e-9
+                targets = targets[fits]
+                cand_b.extend([b] * targets.size)
+                cand_j.extend(targets.tolist())
+            if not cand_b:
+                break
+            cb = np.asarray(cand_b, dtype=np.int64)
+            cj = np.asarray(cand_j, dtype=np.int64)
+            boundary = _boundary_scores(
+                model, mem, out, cb, cj, expected, frames, lp_go, lp_jump, lp_stay, lp_delta, lp_chunk
+            )
+            base = np.array([live[b].score for b in cb]) + boundary
+            order = np.argsort(-base, kind="stable")[: 2 * width]
+            cb, cj, base = cb[order], cj[order], base[order]
+            inside, first_seam = _inside_scores(model, mem, live, cb, cj, expected, frames, n_raw, lp_go.device)
+            total = base + inside
+            keep_idx = np.argsort(-total, kind="stable")[:width]
+            new_live = []
+            for idx in keep_idx:
+                b, j = int(cb[idx]), int(cj[idx])
+                h = live[b]
+                seam = bool(first_seam[idx])
+                run_after_first = 0 if seam else h.run + 1
+                length = int(beat_frames[j])
+                new_live.append(
+                    _Hyp(
+                        (j, h.node),
+                        j,
+                        float(total[idx]),
+                        h.length_s + float(beat_s[j]),
+                        h.step + length,
+                        run_after_first + length - 1,
+                        h.seams + int(seam),
+                        max(h.reached, j),
+                    )
+                )
+            live = new_live
+        if not finished:
+            raise PointerError(
+                f"Constrained decoding found no edit of whole beats lasting {target_s:.1f} s +- {slack_s:g} s that plays "
+                "every --keep beat, no --cut beat and ends at the end of a bar: raise --slack, change the target, or "
+                "loosen the regions."
+            )
+        finished.sort(key=lambda h: -h.score)
+        results, seen = [], set()
+        for h in finished:
+            path = h.path()
+            key = path.tobytes()
+            if key in seen:
+                continue
+            seen.add(key)
+            results.append(BeamEdit(path, h.score, float(beat_s[path].sum())))
+            if len(results) == n_best:
+                break
+        return results
 
 
 def _boundary_scores(model, mem, out, cb, cj, expected, frames, lp_go, lp_jump, lp_stay, lp_delta, lp_chunk):

@@ -77,30 +77,9 @@ def _stem_mels(audio, params: AudioParams) -> np.ndarray:
     )
 
 
-def pointer_edit_list(
-    source,
-    checkpoint: str | os.PathLike,
-    *,
-    sample_rate: int | None = None,
-    raw_length: int | None = None,
-    device: str = "auto",
-    params: AudioParams = DEFAULT_PARAMS,
-    stem_mels: np.ndarray | None = None,
-    crossfade_s: float | None = None,
-    constraints=None,
-) -> EditList:
-    """The pointer network's edit of one recording: the first of :func:`pointer_edit_lists`."""
-    return pointer_edit_lists(
-        source,
-        checkpoint,
-        sample_rate=sample_rate,
-        raw_length=raw_length,
-        device=device,
-        params=params,
-        stem_mels=stem_mels,
-        crossfade_s=crossfade_s,
-        constraints=constraints,
-    )[0]
+def pointer_edit_list(source, checkpoint: str | os.PathLike, **kwargs: Any) -> EditList:
+    """The pointer network's edit of one recording: the first of :func:`pointer_edit_lists` (same arguments)."""
+    return pointer_edit_lists(source, checkpoint, **kwargs)[0]
 
 
 def pointer_edit_lists(

@@ -37,30 +37,10 @@ def load_agent(checkpoint: str, device: str = "auto"):
         ) from exc
 
 
-def agent_edit_list(
-    analysis: Analysis,
-    checkpoint: str,
-    *,
-    sample_rate: int,
-    raw_length: int,
-    target_ratio: float = 0.67,
-    device: str = "auto",
-    name: str = "input",
-    constraints=None,
-) -> EditList:
-    """Run the agent over the recording once (deterministic actions, masks applied) and return
-    its edit at the raw's own ``sample_rate`` (the first of :func:`agent_edit_lists`)."""
-    return agent_edit_lists(
-        analysis,
-        checkpoint,
-        sample_rate=sample_rate,
-        raw_length=raw_length,
-        target_ratio=target_ratio,
-        device=device,
-        name=name,
-        constraints=constraints,
-        n_candidates=1,
-    )[0]
+def agent_edit_list(analysis: Analysis, checkpoint: str, **kwargs) -> EditList:
+    """The agent's deterministic edit of one recording (masks applied) at the raw's own ``sample_rate``:
+    the first of :func:`agent_edit_lists` (same arguments, one candidate)."""
+    return agent_edit_lists(analysis, checkpoint, **{**kwargs, "n_candidates": 1})[0]
 
 
 def agent_edit_lists(

@@ -85,3 +85,13 @@ def _musicedit_home(tmp_path_factory):
         os.environ.pop("MUSICEDIT_HOME", None)
     else:
         os.environ["MUSICEDIT_HOME"] = old
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Torch on one thread for the test: tiny models run faster without thread hand-offs on a shared machine."""
+    th = pytest.importorskip("torch")
+    old = th.get_num_threads()
+    th.set_num_threads(1)
+    yield
+    th.set_num_threads(old)

@@ -24,12 +24,7 @@ KEEP = [(2.0, 6.0), (30.0, 33.0)]
 CUT = [(12.0, 16.0)]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = th.get_num_threads()
-    th.set_num_threads(1)
-    yield
-    th.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _constraints(**overrides) -> EditConstraints:
@@ -241,7 +236,9 @@ def test_musicedit_edit_writes_ranked_alternatives_and_seam_previews(jam, tmp_pa
         seams = edl["meta"]["seam_previews"]
         clips = sorted((tmp_path / "out" / f"track.{k}.seams").iterdir())
         assert [c.name for c in clips] == [s["clip"] for s in seams] and len(seams) == len(edl["segments"]) - 1
-        assert all(s["discontinuity"] is None or 0.0 <= s["discontinuity"] <= 1.0 for s in seams), [s["discontinuity"] for s in seams]
+        assert all(s["discontinuity"] is None or 0.0 <= s["discontinuity"] <= 1.0 for s in seams), [
+            s["discontinuity"] for s in seams
+        ]
     assert rewards == sorted(rewards, reverse=True)
     import soundfile as sf
 

@@ -25,12 +25,7 @@ N_BEATS = 50
 FS = DEFAULT_PARAMS.frame_seconds
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = th.get_num_threads()
-    th.set_num_threads(1)
-    yield
-    th.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

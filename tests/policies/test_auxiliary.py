@@ -137,3 +137,33 @@ def test_aux_weights_are_checked(synth_tasks, tmp_path, capsys):
         assert main(["--config", str(config), "--save-dir", str(tmp_path / "x")]) == 2
         err = capsys.readouterr().err
         assert message in err and str(config) in err, err
+
+
+def test_compare_aux_table_and_flags():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "scripts" / "compare_aux.py"
+    spec = importlib.util.spec_from_file_location("compare_aux", path)
+    compare_aux = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(compare_aux)
+
+    def report(reward, type_accuracy):
+        return {"eval": {"bc_ppo": {"common_reward": reward}}, "bc": {"val_accuracy": {"type": type_accuracy}}}
+
+    reports = {
+        "plain": {0: report(0.70, 0.80), 1: report(0.72, 0.84)},
+        "aux": {0: report(0.75, 0.90), 1: report(0.73, 0.86)},
+    }
+    lines = compare_aux.table(reports, [0, 1], "## title").splitlines()
+    assert "| held-out common reward: BC + PPO | 0.7100 (0.7000, 0.7200) | 0.7400 (0.7500, 0.7300) | +0.0300 |" in lines
+    assert "| BC held-out accuracy: type | 0.820 (0.800, 0.840) | 0.880 (0.900, 0.860) | +0.060 |" in lines
+    assert (
+        "| PPO steps done | nan (nan, nan) | nan (nan, nan) | +nan |" in lines
+    )  # a figure the reports lack is shown, not invented
+    args, rest = compare_aux.parse_args(["--quick", "--seeds", "1", "2", "--budget-minutes", "3"])
+    assert (
+        args.seeds == [1, 2] and rest == ["--quick", "--budget-minutes", "3"] and args.out.name == "compare_aux_quick"
+    )
+    with pytest.raises(SystemExit):
+        compare_aux.parse_args(["--config", "configs/ppo_bc.json"])

@@ -113,7 +113,7 @@ def _n_candidates(request: EditRequest) -> int:
     """Candidates a paradigm proposes for ``n_alternatives`` wanted: a few more, so the ranking by the
     common reward has a choice and duplicates do not leave it short."""
     n = 1 if request.constraints is None else request.constraints.n_alternatives
-    return 1 if n == 1 else 2 * n
+    return 1 if n == 1 else n + 2
 
 
 def _agent(request: EditRequest) -> list[EditList]:

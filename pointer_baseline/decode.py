@@ -22,12 +22,15 @@ greedy decoding): at a boundary, ``log p(no stop) + log p(no jump) + log p(delta
 the delta window (a seam or plain continuation), ``log p(no stop) + log p(jump) + log p(bucket) +
 log p(landing frame)`` for a long jump (both routes summed when both can reach the frame), ``log
 p(stop)`` to stop (free at the end of the recording); inside a beat every frame continues. Each
-iteration extends every live hypothesis by one beat; the ``2 * beam_width`` best extensions by
-boundary score are scored through their beat and the best ``beam_width`` kept. Finished
-hypotheses are collected apart, so a stop never competes with a continuation for a beam slot.
+iteration extends every live hypothesis by one beat; the ``beam_width`` best extensions by
+boundary score are scored through their beat and become the beam. Finished hypotheses are
+collected apart, so a stop never competes with a continuation for a beam slot.
 
 Cost per iteration: one decoder step per hypothesis, the jump buckets and the landing frames of
-every candidate bucket, and the frames of ``2 * beam_width`` beats.
+every candidate bucket, and the frames of ``beam_width`` beats: about ``beam_width`` times greedy
+decoding's work, plus the jump candidates, which grow with the recording's beats. Measured (full
+recipe, untrained, one thread, 3 best, beam 5): 150 s of input 3.3 s (greedy 0.8 s), 10 minutes
+21 s (greedy 2.2 s).
 """
 
 from __future__ import annotations
@@ -192,7 +195,7 @@ def constrained_decode(
     :param raw_duration_s: the raw recording's duration, s (the last beat ends there).
     :param target_s, slack_s: the output duration asked for and its allowed miss, s.
     :param keep_beats, cut_beats: ``(n_beats,)`` bool locked beats (:func:`editor_env.constraints.beat_masks`).
-    :param n_best: edits to return (fewer when fewer finish). :param beam_width: default ``max(8, 2 n_best)``.
+    :param n_best: edits to return (fewer when fewer finish). :param beam_width: default ``max(4, n_best + 2)``.
     :param min_jump_beats: shortest jump in beats (default ``beats_per_bar``).
     :param end_boundaries: ``(n_beats + 1,)`` bool, where the edit may stop (boundary ``k`` is before beat
         ``k``); default: the end of every bar and of the recording (phrase ends for ``--ending phrase``).
@@ -200,7 +203,7 @@ def constrained_decode(
     """
     bpb = int(beats_per_bar or params.beats_per_bar)
     min_jump = int(min_jump_beats or bpb)
-    width = int(beam_width or max(8, 2 * n_best))
+    width = int(beam_width or max(4, n_best + 2))
     with _eval_mode(model):
         cfg = model.config
         device = next(model.parameters()).device
@@ -276,11 +279,11 @@ def constrained_decode(
                 model, mem, out, cb, cj, expected, frames, lp_go, lp_jump, lp_stay, lp_delta, lp_chunk
             )
             base = np.array([live[b].score for b in cb]) + boundary
-            order = np.argsort(-base, kind="stable")[: 2 * width]
+            order = np.argsort(-base, kind="stable")[:width]
             cb, cj, base = cb[order], cj[order], base[order]
             inside, first_seam = _inside_scores(model, mem, live, cb, cj, expected, frames, n_raw, lp_go.device)
             total = base + inside
-            keep_idx = np.argsort(-total, kind="stable")[:width]
+            keep_idx = np.argsort(-total, kind="stable")
             new_live = []
             for idx in keep_idx:
                 b, j = int(cb[idx]), int(cj[idx])

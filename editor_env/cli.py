@@ -162,16 +162,18 @@ def _add_edit(sub: argparse._SubParsersAction) -> None:
 
 def _edit_constraints(args: argparse.Namespace):
     """The :class:`~editor_env.constraints.EditConstraints` of the edit flags, or None when none is given
-    (each paradigm's plain behaviour); checked before any audio is read."""
+    (each paradigm's plain behaviour: the pointer network decodes greedily, for one); checked before any
+    audio is read."""
     from editor_env.constraints import EditConstraints, parse_region, parse_time
 
     given = (
         args.target_duration is not None
+        or args.target_ratio is not None
+        or args.slack is not None
         or args.keep
         or args.cut
         or args.alternatives is not None
         or args.ending is not None
-        or args.preview_seams
     )
     if not given:
         return None

@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import write
+import soundfile as sf
 
 from editor_env.constraints import (
     EditConstraints,
@@ -25,6 +25,13 @@ CUT = [(12.0, 16.0)]
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def write(path, samples: np.ndarray, sample_rate: int):
+    """Write ``(channels, n)`` samples (the shared conftest's ``write`` is shadowed by tests/policies/conftest.py
+    when both folders are collected)."""
+    sf.write(path, samples.T, sample_rate)
+    return path
 
 
 def _constraints(**overrides) -> EditConstraints:
@@ -240,8 +247,6 @@ def test_musicedit_edit_writes_ranked_alternatives_and_seam_previews(jam, tmp_pa
             s["discontinuity"] for s in seams
         ]
     assert rewards == sorted(rewards, reverse=True)
-    import soundfile as sf
-
     clip = sf.info(tmp_path / "out" / "track.1.seams" / "seam_01.wav")
     assert 3.0 <= clip.duration <= 6.01  # up to 3 s either side of the seam
     page = (tmp_path / "out" / "report.html").read_text()

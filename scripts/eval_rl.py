@@ -1,13 +1,17 @@
 """Check of the RL paradigm (issue 5): BC, then BC + PPO, against the retarget editor, on held-out pairs.
 
     python scripts/eval_rl.py [--budget-minutes 30] [--train 30] [--held-out 10] [--seed 0]
-                              [--out bench_output/eval_rl] [--config configs/ppo_bc.json] [--quick]
+                              [--out bench_output/eval_rl] [--config configs/ppo_bc.json]
+                              [--variants up2,down2,eq] [--quick]
 
 Everything runs on the CPU with fixed seeds, within a wall-clock budget that covers every stage:
 
 1. ``--train + --held-out`` synthetic pairs (30-60 s) generated and precached into OUT; the BC data
    sets ``bc_rich.npz`` and ``bc_augmented.npz`` (rare action types) of the training pairs, their union
-   ``bc_train.npz``, and ``bc_held_out.npz`` of the held-out pairs (never trained on).
+   ``bc_train.npz``, and ``bc_held_out.npz`` of the held-out pairs (never trained on). The training
+   recordings come with their sound variants (``--variants``: pitch +-2 semitones, EQ; the same
+   performance and reference edit, :mod:`imitation_data.variants`), so BC and PPO see 4 x 30
+   recordings of 30 performances; the held-out recordings are never varied.
 2. BC pretraining of a ``MusicEditPolicy`` (NATTEN extractor, ``configs/ppo_bc.json``'s settings) on
    ``bc_train.npz``; accuracy per head (masked mode) on the held-out pairs' demonstrations.
 3. Held-out common reward (deterministic, masked episodes) of BC alone, the retarget editor, keeping
@@ -185,9 +189,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     p.add_argument(
         "--variants",
-        default="",
-        help="sound variants of the training recordings (imitation_data.variants, e.g. up2,down2,eq) added to "
-        "BC's demonstrations and PPO's episodes (default none)",
+        default="up2,down2,eq",
+        help="sound variants of the training recordings (imitation_data.variants) added to BC's demonstrations "
+        "and PPO's episodes: comma-separated, '' for none (default up2,down2,eq)",
     )
     p.add_argument("--quick", action="store_true", help="2-minute smoke version")
     args = p.parse_args(argv)

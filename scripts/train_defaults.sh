@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Train a small model of every paradigm from the recipes in configs/, benchmark them on 30 held-out
+# generated pairs, and ship the best as the embedded default of `musicedit edit` (issue 9).
+#
+#     scripts/train_defaults.sh [WORK_DIR]        (default defaults_work; needs `make install` first)
+#
+# Time budget on the 2-core CPU development machine, one stage at a time (each script stops at its
+# own wall-clock budget): BC + BC-mixed PPO 25 min (scripts/eval_rl.py: 30 generated pairs of seed 0
+# and their sound variants), pointer network 35 min (scripts/eval_pointer.py: 180 pairs of seed 100),
+# supervised 20 epochs, about 15 min (scripts/eval_supervised.py: 30 pairs of seed 7001), the held-out
+# benchmark about 5 min: about 85 minutes in all. A rerun skips what is already there (data, caches,
+# trained models), so an interrupted run resumes where it stopped.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+WORK="${1:-defaults_work}"
+BIN=.venv/bin
+SEED=0
+mkdir -p "$WORK"
+
+echo ">>> 1/5 BC + BC-mixed PPO (configs/ppo_bc.json), 25 min"
+if [ ! -f "$WORK/rl/bc_ppo_policy.zip" ]; then
+  $BIN/python scripts/eval_rl.py --budget-minutes 25 --seed $SEED --out "$WORK/rl"
+fi
+
+echo ">>> 2/5 pointer network (configs/pointer_full.json), 35 min"
+if [ ! -f "$WORK/pointer/model/best.pt" ]; then
+  $BIN/python scripts/eval_pointer.py --work-dir "$WORK/pointer" --budget-minutes 35
+fi
+
+echo ">>> 3/5 supervised mel reconstruction (configs/supervised.json), 20 epochs"
+if [ ! -f "$WORK/supervised/model/best.pt" ]; then
+  $BIN/python scripts/eval_supervised.py --work-dir "$WORK/supervised" --epochs 20
+fi
+
+echo ">>> 4/5 benchmark on 30 held-out generated pairs (seed 300)"
+HELD="$WORK/heldout/training_data"
+if [ ! -d "$HELD/input" ]; then
+  $BIN/musicedit synth --n 30 --seed 300 --out "$HELD" --min-duration 30 --max-duration 60
+fi
+BENCH_CMD="musicedit benchmark --data $HELD --paradigms retarget,bc,bc_ppo,pointer,supervised \
+--checkpoint bc=$WORK/rl/bc_policy.zip --checkpoint bc_ppo=$WORK/rl/bc_ppo_policy.zip \
+--checkpoint pointer=$WORK/pointer/model/best.pt --checkpoint supervised=$WORK/supervised/model/best.pt \
+--out $WORK/benchmark"
+$BIN/$BENCH_CMD
+
+echo ">>> 5/5 shipping the best model as the default (editor_env/models/)"
+$BIN/python scripts/ship_default.py --benchmark "$WORK/benchmark/benchmark.json" --seed $SEED \
+  --recipe "scripts/train_defaults.sh $WORK" --benchmark-command "$BENCH_CMD"

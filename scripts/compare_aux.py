@@ -6,7 +6,8 @@
 For every seed, ``scripts/eval_rl.py``'s ``main`` runs once with the plain config and once with the
 config whose ``aux_weights`` are positive, into ``OUT/plain_seed{s}`` and ``OUT/aux_seed{s}``; every other
 flag (``--quick``, ``--budget-minutes``, ``--train``, ``--held-out``, ``--bc-epochs``, ``--ppo-timesteps``,
-``--threads``) goes to both runs unchanged. Each run generates the same synthetic pairs from its seed,
+``--threads``) goes to both runs unchanged. The two configs must differ only in ``aux_weights`` (and
+their ``save_dir`` and ``tb_log_name``), so that the comparison isolates the auxiliary tasks. Each run generates the same synthetic pairs from its seed,
 pretrains BC and trains BC + PPO within the same wall-clock budget (the auxiliary heads' extra cost
 comes out of it; pass ``--ppo-timesteps`` to compare at the same number of PPO steps instead).
 
@@ -27,6 +28,8 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 OWN_FLAGS = ("--config", "--seed", "--out")
+MAY_DIFFER = ("aux_weights", "save_dir", "tb_log_name")
+"""The config fields the two recipes may differ in; any other difference is refused."""
 
 FIGURES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("held-out common reward: BC + PPO", "{:.4f}", ("eval", "bc_ppo", "common_reward")),
@@ -56,6 +59,11 @@ def parse_args(argv=None) -> tuple[argparse.Namespace, list[str]]:
     p.add_argument("--aux", type=Path, default=REPO / "configs" / "ppo_bc_aux.json", help="config with aux tasks")
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds; each runs both configs (0)")
     p.add_argument("--out", type=Path, default=None, help="bench_output/compare_aux (_quick with --quick)")
+    p.add_argument(
+        "--allow-other-differences",
+        action="store_true",
+        help="run even when the configs differ in more than aux_weights",
+    )
     args, rest = p.parse_known_args(argv)
     clash = [flag for flag in rest if flag.split("=")[0] in OWN_FLAGS]
     if clash:
@@ -63,6 +71,13 @@ def parse_args(argv=None) -> tuple[argparse.Namespace, list[str]]:
     if args.out is None:
         args.out = Path("bench_output") / ("compare_aux_quick" if "--quick" in rest else "compare_aux")
     return args, rest
+
+
+def recipe_differences(plain: Path, aux: Path) -> dict[str, tuple]:
+    """``{field: (plain value, aux value)}`` of the fields the two JSON configs differ in, besides :data:`MAY_DIFFER`."""
+    a, b = (json.loads(Path(path).read_text()) for path in (plain, aux))
+    fields = sorted((set(a) | set(b)) - set(MAY_DIFFER))
+    return {f: (a.get(f, "(default)"), b.get(f, "(default)")) for f in fields if a.get(f) != b.get(f)}
 
 
 def lookup(report: dict, path: tuple[str, ...]) -> float:
@@ -91,6 +106,14 @@ def table(reports: dict[str, dict[int, dict]], seeds: list[int], title: str) -> 
 
 def main(argv=None) -> int:
     args, rest = parse_args(argv)
+    differences = recipe_differences(args.plain, args.aux)
+    if differences and not args.allow_other_differences:
+        print(
+            f"compare_aux: {args.plain} and {args.aux} differ in more than {list(MAY_DIFFER)}: {differences}; "
+            "the comparison would not isolate the auxiliary tasks (pass --allow-other-differences to run anyway).",
+            file=sys.stderr,
+        )
+        return 2
     eval_rl = load_eval_rl()
     configs = {"plain": args.plain, "aux": args.aux}
     reports: dict[str, dict[int, dict]] = {"plain": {}, "aux": {}}

@@ -17,6 +17,8 @@ from policies.errors import PolicyConfigError
 from policies.policy import MusicEditPolicy
 from policies.ppo import BCMaskablePPO, Demonstrations
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny models: ~10x faster on a busy machine
+
 TINY = {"hidden_dim": 64, "num_heads": 2, "kernel_size": 3, "num_layers": 1, "features_dim": 32}
 ALL_ON = dict.fromkeys(AUX_TASKS, 1.0)
 KWARGS = {"n_steps": 64, "batch_size": 32, "n_epochs": 2, "seed": 3, "device": "cpu"}
@@ -167,3 +169,8 @@ def test_compare_aux_table_and_flags():
     )
     with pytest.raises(SystemExit):
         compare_aux.parse_args(["--config", "configs/ppo_bc.json"])
+    # the shipped recipes differ only in their auxiliary weights, so the comparison isolates them
+    configs = path.parents[1] / "configs"
+    assert compare_aux.recipe_differences(configs / "ppo_bc.json", configs / "ppo_bc_aux.json") == {}
+    assert not any(json.loads((configs / "ppo_bc.json").read_text())["aux_weights"].values())
+    assert all(json.loads((configs / "ppo_bc_aux.json").read_text())["aux_weights"].values())

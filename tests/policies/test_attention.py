@@ -8,6 +8,8 @@ import torch as th
 from policies.attention import NeighborhoodAttention1D, na1d, na1d_banded, neighborhood_indices
 from policies.errors import PolicyConfigError
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny models: ~10x faster on a busy machine
+
 
 def test_edge_windows_shift_inside_the_sequence():
     idx = neighborhood_indices(10, 5)

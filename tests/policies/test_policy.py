@@ -13,6 +13,8 @@ from policies.errors import PolicyConfigError
 from policies.extractor import NATTENFeaturesExtractor
 from policies.policy import MusicEditPolicy
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny models: ~10x faster on a busy machine
+
 TINY = {"hidden_dim": 64, "num_heads": 2, "kernel_size": 3, "num_layers": 1, "features_dim": 32}
 
 

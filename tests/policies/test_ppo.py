@@ -11,6 +11,8 @@ from editor_env.env import MusicEditEnv
 from policies.errors import PolicyConfigError
 from policies.ppo import BCMaskablePPO, Demonstrations
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny models: ~10x faster on a busy machine
+
 KWARGS = {
     "n_steps": 128,
     "batch_size": 64,

@@ -10,6 +10,8 @@ import torch as th
 from editor_env.synth import write_dataset
 from policies.train import TrainConfig, main, train
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny models: ~10x faster on a busy machine
+
 TINY = {"hidden_dim": 64, "num_heads": 2, "kernel_size": 3, "num_layers": 1, "features_dim": 32}
 
 

@@ -3,6 +3,7 @@
     python -m supervised_baseline.trainer --data-dir training_data --save-dir models/supervised --epochs 30
                                           [--config configs/supervised.json] [--cache-dir cache]
                                           [--resume models/supervised/latest.pt] [--device auto]
+    torchrun --standalone --nproc_per_node 2 -m supervised_baseline.trainer --data-dir ... (DistributedDataParallel)
 
 Read top to bottom: settings (:class:`~supervised_baseline.config.TrainConfig`, JSON config,
 flags override), data (samples with pointer and op labels, precached mels, split by sample into
@@ -29,6 +30,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -142,15 +144,15 @@ def train(
     :param samples: :class:`~supervised_baseline.data.SupervisedSample` list to train on instead
         of loading ``config.data_dir`` (tests, scripts that hold the data in memory).
     :param resume: a ``latest.pt`` to continue from; its model config must equal ``config.model``.
-    """
-    import torch as th
-    from torch.utils.tensorboard import SummaryWriter
-    from tqdm.auto import tqdm
 
-    from supervised_baseline.checkpoint import check_compatible, read_checkpoint, resolve_device, save_checkpoint
-    from supervised_baseline.data import Prepared, collate, load_samples, normalisation, random_crops, split_samples
-    from supervised_baseline.losses import total_loss
-    from supervised_baseline.model import SupervisedEditModel, count_parameters
+    Under ``torchrun`` this process is one rank of a DistributedDataParallel run
+    (:mod:`editor_env.distributed`): every rank draws the same crops, a ``DistributedSampler``
+    deals them out in order, so that the ``batch_size`` crops of a global step are those of one
+    process and each rank trains on ``batch_size / world_size`` of them; DDP averages the
+    gradients. Rank 0 validates, logs and writes the checkpoints and ``config.json``.
+    """
+    from editor_env.distributed import distributed_context, rank_device
+    from supervised_baseline.checkpoint import resolve_device
 
     config.check()
     if config.model.n_mels != params.n_mels:
@@ -159,6 +161,27 @@ def train(
             "set model.n_mels to match."
         )
     device = resolve_device(config.device)
+    with distributed_context(device) as ctx:
+        if config.batch_size % ctx.world_size:
+            raise SupervisedError(
+                f"batch_size={config.batch_size} is not a multiple of the {ctx.world_size} torchrun processes: "
+                "every process takes an equal share of a step's crops; change batch_size or --nproc_per_node."
+            )
+        return _train(config, resume, samples, params, progress, log, rank_device(device, ctx), ctx)
+
+
+def _train(config: TrainConfig, resume, samples, params: AudioParams, progress: bool, log, device: str, ctx):
+    import torch as th
+    from tqdm.auto import tqdm
+
+    from editor_env.distributed import all_reduce_sum, distributed_sampler, summary_writer, wrap_ddp
+    from supervised_baseline.checkpoint import check_compatible, read_checkpoint, save_checkpoint
+    from supervised_baseline.data import Prepared, collate, load_samples, normalisation, random_crops, split_samples
+    from supervised_baseline.losses import total_loss
+    from supervised_baseline.model import SupervisedEditModel, count_parameters
+
+    log = log if ctx.is_main else (lambda *args, **kwargs: None)
+    progress = progress and ctx.is_main
     if config.torch_threads:
         th.set_num_threads(config.torch_threads)
     th.manual_seed(config.seed)
@@ -206,12 +229,18 @@ def train(
     else:
         mean, std = normalisation(train_s)
         model.set_normalisation(mean, std)
-    write_config(save_dir / "config.json", config)
-    log(f"model: {count_parameters(model):,} parameters")
+    if ctx.is_main:
+        write_config(save_dir / "config.json", config)
+    log(
+        f"model: {count_parameters(model):,} parameters"
+        + (f"; {ctx.world_size} ranks ({ctx.backend})" if ctx.enabled else "")
+    )
+    ddp_model = wrap_ddp(model, ctx)
+    local_batch = config.batch_size // ctx.world_size
 
-    writer = SummaryWriter(str(save_dir / "tb"))
+    writer = summary_writer(save_dir / "tb", ctx)
     try:
-        if resume is None:
+        if resume is None and ctx.is_main:
             val = evaluate(model, val_p, config, device)
             history.append(
                 {
@@ -236,18 +265,21 @@ def train(
             crops = random_crops(
                 train_p, config.crops_per_sample, config.segment_frames, rng, focus_fraction=config.focus_fraction
             )
-            n_batches = math.ceil(len(crops) / config.batch_size)
+            sampler = distributed_sampler(crops, ctx)
+            crops = crops if sampler is None else [crops[i] for i in sampler]  # this rank's share, in order
+            n_batches = math.ceil(len(crops) / local_batch)  # = ceil(all crops / batch_size) on every rank
             total_steps = n_batches * config.epochs
             model.train()
             train_sum = 0.0
             bar = tqdm(range(n_batches), desc=f"epoch {epoch}/{config.epochs}", unit="batch", disable=not progress)
             for k in bar:
                 batch = _to_device(
-                    collate(train_p, crops[k * config.batch_size : (k + 1) * config.batch_size], config.segment_frames),
-                    device,
+                    collate(train_p, crops[k * local_batch : (k + 1) * local_batch], config.segment_frames), device
                 )
-                pred = model(batch["gathered"], batch["ops"], batch["features"], batch["valid"])
+                pred = ddp_model(batch["gathered"], batch["ops"], batch["features"], batch["valid"])
                 loss, parts = total_loss(pred, batch["target"], batch["gathered"], batch["ops"], batch["valid"], config)
+                if ctx.enabled:  # log the mean over ranks (every rank checks the same figure)
+                    parts = dict(zip(parts, (v / ctx.world_size for v in all_reduce_sum(list(parts.values()), ctx))))
                 if not math.isfinite(parts["total_loss"]):
                     raise SupervisedError(
                         f"The training loss became {parts['total_loss']} at epoch {epoch}, step {global_step}: "
@@ -268,6 +300,8 @@ def train(
                 writer.add_scalar("train/grad_norm", float(grad_norm), global_step)
                 bar.set_postfix(loss=f"{parts['total_loss']:.4f}", l1=f"{parts['l1_loss']:.4f}")
             bar.close()
+            if not ctx.is_main:
+                continue
             val = evaluate(model, val_p, config, device)
             seconds = time.perf_counter() - t0
             entry = {
@@ -328,7 +362,8 @@ def main(argv: list[str] | None = None) -> int:
     except MusicEditError as exc:
         print(f"supervised_baseline.trainer: error: {exc}", file=sys.stderr)
         return 2
-    print(f"best val total loss {result.best_val:.5f}; checkpoints in {result.save_dir}")
+    if os.environ.get("RANK", "0") == "0":  # under torchrun: rank 0 reports
+        print(f"best val total loss {result.best_val:.5f}; checkpoints in {result.save_dir}")
     return 0
 
 

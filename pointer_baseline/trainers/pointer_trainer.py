@@ -5,6 +5,7 @@
         --pointer-dir training_data/pointer_sequences --save-dir models/pointer --epochs 100
     python -m pointer_baseline.trainers.pointer_trainer --config configs/pointer_full.json \\
         --resume models/pointer/latest.pt
+    torchrun --standalone --nproc_per_node 2 -m pointer_baseline.trainers.pointer_trainer --config ...
 
 Read top to bottom: settings (one dataclass, JSON config, flags override), data (samples split by
 recording into training and validation), the model, the losses, the loop, the checkpoints.
@@ -33,6 +34,7 @@ import argparse
 import dataclasses
 import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -226,6 +228,23 @@ def sample_losses(
     return losses
 
 
+def recording_loss_module(model, **loss_kwargs):
+    """A module whose ``forward(mel, targets, steps, frames)`` is :func:`sample_losses` of ``model``:
+    DistributedDataParallel hooks ``forward``, and the network is driven through other methods
+    (``memory``, ``steps`` …)."""
+    import torch as th
+
+    class RecordingLoss(th.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, mel, targets, steps, frames):
+            return sample_losses(self.model, mel, targets, steps, frames=frames, **loss_kwargs)
+
+    return RecordingLoss()
+
+
 LOSS_NAMES = ("delta_loss", "jump_loss", "use_jump_loss", "stop_loss", "op_loss", "frame_loss")
 
 
@@ -359,21 +378,36 @@ def _lr_factor(step: int, config: PointerTrainConfig, steps_per_epoch: int) -> f
 
 def train(config: PointerTrainConfig, *, resume: str | None = None) -> TrainResult:
     """Run one training; returns its counters and last metrics. Writes ``{save_dir}/config.json``,
-    ``latest.pt`` (every epoch), ``best.pt`` (best ``val/free_within5``) and ``tb/``."""
+    ``latest.pt`` (every epoch), ``best.pt`` (best ``val/free_within5``) and ``tb/``.
+
+    Under ``torchrun`` this process is one rank of a DistributedDataParallel run
+    (:mod:`editor_env.distributed`): every rank draws the same global batches of ``batch_size``
+    recordings (and the same random steps and gains), scores ``batch[rank::world_size]`` and DDP
+    averages the gradients, so the updates are those of one process with the same global batch;
+    rank 0 validates, logs and writes the checkpoints.
+    """
+    from editor_env.distributed import distributed_context, rank_device
+
+    config.check()
+    device = resolve_device(config.device)
+    with distributed_context(device) as ctx:
+        return _train(config, resume, rank_device(device, ctx), ctx)
+
+
+def _train(config: PointerTrainConfig, resume: str | None, device: str, ctx) -> TrainResult:
     import torch as th
-    from torch.utils.tensorboard import SummaryWriter
     from tqdm.auto import tqdm
 
+    from editor_env.distributed import all_reduce_sum, broadcast, no_sync, shard, summary_writer, wrap_ddp
     from editor_env.io import atomic_write_text
     from pointer_baseline.checkpoint import load_weights, read_checkpoint, save_checkpoint
     from pointer_baseline.data import discover_samples, frame_labels, load_sample, split_samples, step_targets
     from pointer_baseline.model import PointerNetwork
 
-    config.check()
     start_time = time.perf_counter()
+    say = print if ctx.is_main else (lambda *args, **kwargs: None)
     if config.num_threads:
         th.set_num_threads(int(config.num_threads))
-    device = resolve_device(config.device)
     save_dir = Path(config.save_dir)
     save_dir.mkdir(parents=True, exist_ok=True)
 
@@ -423,17 +457,25 @@ def train(config: PointerTrainConfig, *, resume: str | None = None) -> TrainResu
             rng.bit_generator.state = json.loads(states["numpy"])
         if "torch" in states:
             th.set_rng_state(states["torch"])
-        print(f"Resumed from {resume} after epoch {epoch} (step {step})")
-    atomic_write_text(save_dir / "config.json", json.dumps(config.to_dict(), indent=2) + "\n")
-    print(
+        say(f"Resumed from {resume} after epoch {epoch} (step {step})")
+    if ctx.is_main:
+        atomic_write_text(save_dir / "config.json", json.dumps(config.to_dict(), indent=2) + "\n")
+    say(
         f"{len(train_samples)} training and {len(val_names)} validation recording(s); "
         f"{sum(p.numel() for p in model.parameters()):,} parameters on {device}"
+        + (f"; rank 0 of {ctx.world_size} ({ctx.backend})" if ctx.enabled else "")
     )
-
-    writer = SummaryWriter(str(save_dir / "tb"))
+    loss_module = wrap_ddp(
+        recording_loss_module(model, op_head=cfg.op_head, frame_pos_weight=config.frame_pos_weight),
+        ctx,
+        find_unused_parameters=True,  # the jump and op heads sit out batches without jumps or ops
+    )
+    writer = summary_writer(save_dir / "tb", ctx)
     steps_per_epoch = max(math.ceil(len(train_samples) / config.batch_size), 1)
 
     def checkpoint(path: Path) -> None:
+        if not ctx.is_main:
+            return
         save_checkpoint(
             path,
             model,
@@ -453,7 +495,8 @@ def train(config: PointerTrainConfig, *, resume: str | None = None) -> TrainResu
             model.train()
             order = rng.permutation(len(train_samples))
             batches = [order[a : a + config.batch_size] for a in range(0, len(order), config.batch_size)]
-            bar = tqdm(batches, desc=f"epoch {epoch + 1}/{config.epochs}", unit="step", disable=not config.progress)
+            show = config.progress and ctx.is_main
+            bar = tqdm(batches, desc=f"epoch {epoch + 1}/{config.epochs}", unit="step", disable=not show)
             for batch in bar:
                 for group in optimizer.param_groups:
                     group["lr"] = config.learning_rate * _lr_factor(step, config, steps_per_epoch)
@@ -461,30 +504,38 @@ def train(config: PointerTrainConfig, *, resume: str | None = None) -> TrainResu
                 sums = dict.fromkeys(LOSS_NAMES, 0.0)
                 counts = dict.fromkeys(LOSS_NAMES, 0)
                 total_value = 0.0
+                # every rank draws for the whole global batch, in one process's order, and scores its share
+                draws = []
                 for j in batch:
-                    sample = train_samples[j]
-                    mel = th.as_tensor(sample.mel, device=device)
+                    shift = None
                     if config.gain_augment_db > 0:
                         shift = float(rng.uniform(-config.gain_augment_db, config.gain_augment_db)) / 80.0
+                    tg = targets[train_samples[j].name]
+                    draws.append((j, shift, select_steps(tg, config.event_context, config.random_steps, rng)))
+                mine, weight = shard(draws, ctx), 1.0
+                if not mine:  # fewer recordings than ranks: a zero-weight pass keeps this rank in the all-reduce
+                    mine, weight = draws[:1], 0.0
+                for k, (j, shift, sel) in enumerate(mine):
+                    sample = train_samples[j]
+                    mel = th.as_tensor(sample.mel, device=device)
+                    if shift is not None:
                         mel = (mel + shift).clamp(0.0, 1.0)
-                    tg = targets[sample.name]
-                    sel = select_steps(tg, config.event_context, config.random_steps, rng)
-                    losses = sample_losses(
-                        model,
-                        mel,
-                        tg,
-                        sel,
-                        op_head=cfg.op_head,
-                        frames=frames[sample.name],
-                        frame_pos_weight=config.frame_pos_weight,
-                    )
-                    loss = total_loss(losses, config) / len(batch)
-                    loss.backward()
-                    total_value += float(loss.detach())
-                    for k, v in losses.items():
-                        if v is not None:
-                            sums[k] += float(v.detach())
-                            counts[k] += 1
+                    with no_sync(loss_module, ctx, sync=k == len(mine) - 1):  # one all-reduce per step
+                        losses = loss_module(mel, targets[sample.name], sel, frames[sample.name])
+                        loss = total_loss(losses, config) / len(batch)
+                        # DDP averages over ranks; the global batch's loss is their sum
+                        (loss * (weight * ctx.world_size) if ctx.enabled else loss).backward()
+                    if weight:
+                        total_value += float(loss.detach())
+                        for name, v in losses.items():
+                            if v is not None:
+                                sums[name] += float(v.detach())
+                                counts[name] += 1
+                if ctx.enabled:  # the logged figures are the global batch's
+                    reduced = all_reduce_sum([total_value, *sums.values(), *counts.values()], ctx)
+                    total_value = reduced[0]
+                    sums = dict(zip(LOSS_NAMES, reduced[1 : 1 + len(LOSS_NAMES)]))
+                    counts = dict(zip(LOSS_NAMES, reduced[1 + len(LOSS_NAMES) :]))
                 grad_norm = float(th.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip))
                 optimizer.step()
                 step += 1
@@ -497,7 +548,7 @@ def train(config: PointerTrainConfig, *, resume: str | None = None) -> TrainResu
                 bar.set_postfix(loss=f"{total_value:.3f}", gnorm=f"{grad_norm:.2f}")
             bar.close()
             epoch += 1
-            metrics = evaluate(model, val_samples, config, device)
+            metrics = broadcast(evaluate(model, val_samples, config, device) if ctx.is_main else None, ctx)
             for k, v in metrics.items():
                 if not math.isnan(v):
                     writer.add_scalar(f"val/{k}", v, step)
@@ -509,14 +560,15 @@ def train(config: PointerTrainConfig, *, resume: str | None = None) -> TrainResu
             if improved:
                 checkpoint(save_dir / "best.pt")
             if config.progress:
-                print(
+                say(
                     f"epoch {epoch}: val loss {metrics['loss']:.4f}, delta accuracy {metrics['delta_accuracy']:.4f}, "
                     f"free-running within 5 {metrics['free_within5']:.4f}"
                     f"{' (best)' if improved else ''}",
                     flush=True,
                 )
-            if config.max_minutes is not None and time.perf_counter() - start_time > 60 * config.max_minutes:
-                print(f"Stopping after epoch {epoch}: the {config.max_minutes} min budget is spent.")
+            out_of_time = config.max_minutes is not None and time.perf_counter() - start_time > 60 * config.max_minutes
+            if broadcast(out_of_time, ctx):  # rank 0's clock decides, so every rank stops after the same epoch
+                say(f"Stopping after epoch {epoch}: the {config.max_minutes} min budget is spent.")
                 break
     finally:
         writer.close()
@@ -557,10 +609,11 @@ def main(argv: list[str] | None = None) -> int:
     except MusicEditError as exc:
         print(f"pointer_trainer: error: {exc}", file=sys.stderr)
         return 2
-    print(
-        f"Done: {result.epoch} epoch(s), {result.step} step(s) in {result.seconds:.0f} s; best val/free_within5 "
-        f"{result.best_score:.4f}; checkpoints in {result.save_dir}"
-    )
+    if os.environ.get("RANK", "0") == "0":  # under torchrun: rank 0 reports
+        print(
+            f"Done: {result.epoch} epoch(s), {result.step} step(s) in {result.seconds:.0f} s; best val/free_within5 "
+            f"{result.best_score:.4f}; checkpoints in {result.save_dir}"
+        )
     return 0
 
 

@@ -30,8 +30,9 @@ are zero rows in the observation (their one-hot bar position sums to 0) and are 
 
 All four are therefore reconstructions of what the encoder sees, not forecasts: they make its pooled
 features keep the tempo, the loudness ahead, the bar phase and the spectral shape of the context,
-which the policy and value heads alone need not. Each costs one more pass of the extractor per
-minibatch (:meth:`policies.policy.MusicEditPolicy.aux_loss`).
+which the policy and value heads alone need not. In PPO the heads read the features of the update's
+own extractor pass (:meth:`policies.policy.MusicEditPolicy.evaluate_actions_and_aux`); in BC, where
+imitation computes its loss itself, :meth:`~policies.policy.MusicEditPolicy.aux_loss` makes one more.
 
 What the observation does not determine, and so is not a target: the recording's global tempo
 (``BeatGrid.tempo``), energy beyond the ``c`` beats of look-ahead, the bar's position in its 4-bar

@@ -63,6 +63,32 @@ class MusicEditPolicy(MaskableActorCriticPolicy):
         features = BasePolicy.extract_features(self, obs, self.pi_features_extractor)
         return self.aux_heads(features, obs)
 
+    def evaluate_actions_and_aux(
+        self, obs: th.Tensor, actions: th.Tensor, action_masks: th.Tensor | None = None
+    ) -> tuple[th.Tensor, th.Tensor, th.Tensor, th.Tensor, dict[str, th.Tensor]]:
+        """:meth:`evaluate_actions` and :meth:`aux_loss` from one pass of the extractor (PPO's update):
+        ``(values, log_prob, entropy per head, aux total, {task: aux loss})``.
+
+        sb3-contrib's ``MaskableActorCriticPolicy.evaluate_actions``, copied; changed: the policy's features
+        also feed the auxiliary heads, and the entropy is per head. Saves a second extractor pass per
+        minibatch (about 40% of the update's time with the default extractor).
+        """
+        features = self.extract_features(obs)
+        if self.share_features_extractor:
+            latent_pi, latent_vf = self.mlp_extractor(features)
+            pi_features = features
+        else:
+            pi_features, vf_features = features
+            latent_pi = self.mlp_extractor.forward_actor(pi_features)
+            latent_vf = self.mlp_extractor.forward_critic(vf_features)
+        distribution = self._get_action_dist_from_latent(latent_pi)
+        if action_masks is not None:
+            distribution.apply_masking(action_masks)
+        log_prob = distribution.log_prob(actions)
+        values = self.value_net(latent_vf)
+        aux_total, aux_losses = self.aux_heads(pi_features, obs)  # changed: the auxiliary heads
+        return values, log_prob, distribution.entropy() / self.n_heads, aux_total, aux_losses
+
     def evaluate_actions(
         self, obs: th.Tensor, actions: th.Tensor, action_masks: th.Tensor | None = None
     ) -> tuple[th.Tensor, th.Tensor, th.Tensor | None]:

@@ -128,11 +128,16 @@ class BCMaskablePPO(MaskablePPO):
                 if isinstance(self.action_space, spaces.Discrete):
                     actions = rollout_data.actions.long().flatten()
 
-                values, log_prob, entropy = self.policy.evaluate_actions(
-                    rollout_data.observations,
-                    actions,
-                    action_masks=rollout_data.action_masks,
-                )
+                if aux_heads is None:
+                    values, log_prob, entropy = self.policy.evaluate_actions(
+                        rollout_data.observations,
+                        actions,
+                        action_masks=rollout_data.action_masks,
+                    )
+                else:  # auxiliary tasks: their losses from the same pass of the extractor
+                    values, log_prob, entropy, aux_total, aux_parts = self.policy.evaluate_actions_and_aux(
+                        rollout_data.observations, actions, action_masks=rollout_data.action_masks
+                    )
                 values = values.flatten()
                 advantages = rollout_data.advantages
                 if self.normalize_advantage:
@@ -165,9 +170,8 @@ class BCMaskablePPO(MaskablePPO):
 
                 # Auxiliary tasks: the heads' weighted losses on this minibatch's observations
                 if aux_heads is not None:
-                    aux_total, parts = self.policy.aux_loss(rollout_data.observations)
                     loss = loss + aux_total
-                    for name, part in parts.items():
+                    for name, part in aux_parts.items():
                         aux_losses.setdefault(name, []).append(part.item())
 
                 with th.no_grad():

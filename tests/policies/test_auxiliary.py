@@ -87,6 +87,14 @@ def test_each_aux_loss_falls_in_ppo_and_bc(synth_tasks, episodes, tmp_path):
     assert all(after[name] < before[name] for name in AUX_TASKS), (before, after)
     assert all(np.isfinite(model.logger.name_to_value[f"train/aux_{name}_loss"]) for name in AUX_TASKS)
 
+    # PPO's one-pass evaluation gives exactly evaluate_actions and aux_loss
+    batch, batch_acts, batch_masks = (th.as_tensor(x[:50]) for x in (obs, acts, masks))
+    *policy_part, aux_total, aux_parts = model.policy.evaluate_actions_and_aux(batch, batch_acts, batch_masks)
+    for a, b in zip(policy_part, model.policy.evaluate_actions(batch, batch_acts, batch_masks), strict=True):
+        assert th.equal(a, b)
+    separate_total, separate_parts = model.policy.aux_loss(batch)
+    assert th.equal(aux_total, separate_total) and aux_parts.keys() == separate_parts.keys()
+
     model.save(tmp_path / "aux.zip")  # the heads and their weights travel with the model
     loaded = BCMaskablePPO.load(tmp_path / "aux.zip", device="cpu")
     assert loaded.policy.aux_weights == ALL_ON and aux_losses(loaded.policy, obs) == after

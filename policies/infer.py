@@ -62,9 +62,10 @@ def agent_edit_lists(
     ``4 * n_candidates`` episodes (+ 4 with constraints).
 
     :param constraints: an :class:`~editor_env.constraints.EditConstraints`: its target and slack set the
-        episode's length window (``target_ratio`` option, ``ratio_slack = slack_s / raw duration``), its
-        keep/cut regions become the env's locked beats (``keep_beats`` / ``cut_beats`` options,
-        :func:`editor_env.constraints.beat_masks`), so the masks make the agent obey them.
+        episode's length window (the ``target_ratio`` option and ``ratio_slack``, converted from seconds
+        to the env's beats with the median beat), its keep/cut regions become the env's locked beats
+        (``keep_beats`` / ``cut_beats`` options, :func:`editor_env.constraints.beat_masks`), so the masks
+        make the agent obey them.
     :returns: EDLs at the raw's own rate; ``meta["episode"]`` says which episode (0 = deterministic).
         The env's window counts beats, so an edit of longer-than-median beats can still miss the
         window in seconds; such edits are kept last (``meta["met_constraints"]`` False).
@@ -123,7 +124,8 @@ def agent_edit_lists(
         if constraints is not None:
             from editor_env.constraints import constraint_report
 
-            met = constraint_report(edl, constraints, analysis)["ok"]
+            report = constraint_report(edl, constraints, analysis)  # the ending is applied later, for all
+            met = report["duration_ok"] and report["keep_ok"] and report["cut_ok"]
             n_met += met
             edl.meta["met_constraints"] = met
         edits.append(edl)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -110,6 +111,44 @@ def resample(y: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
 def analysis_signal(audio: Audio, params: AudioParams = DEFAULT_PARAMS) -> np.ndarray:
     """Mono float32 ``(n,)`` at the analysis rate ``params.sample_rate``."""
     return resample(audio.mono(), audio.sample_rate, params.sample_rate)
+
+
+def stream_analysis_signal(
+    path: str | os.PathLike, params: AudioParams = DEFAULT_PARAMS, *, block_seconds: float = 60.0
+) -> Iterator[np.ndarray]:
+    """:func:`analysis_signal` of a file, block by block: mono float32 ``(n,)`` pieces at
+    ``params.sample_rate`` whose concatenation is the whole recording (resampled by a soxr stream,
+    equal to the one-shot resampling within float rounding). Memory stays at one block
+    (``block_seconds`` of the file) however long the recording.
+
+    :raises AudioLoadError: as :func:`load_audio` (the message names the file).
+    """
+    path = Path(path)
+    if not path.is_file() or path.stat().st_size == 0:
+        load_audio(path)  # raises the missing / empty file's error
+    sample_rate, _ = audio_extent(path)
+    if not MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE:
+        raise AudioLoadError(
+            f"Audio file {path} has sample rate {sample_rate} Hz; MusicEdit reads "
+            f"{MIN_SAMPLE_RATE}-{MAX_SAMPLE_RATE} Hz. Resample it first."
+        )
+    stream = None
+    if sample_rate != params.sample_rate:
+        stream = soxr.ResampleStream(sample_rate, params.sample_rate, 1, dtype="float32", quality="HQ")
+    blocksize = max(int(block_seconds * sample_rate), 1)
+    try:
+        for block in sf.blocks(str(path), blocksize=blocksize, dtype="float32", always_2d=True):
+            if not np.isfinite(block).all():
+                raise AudioLoadError(f"Audio file {path} contains NaN or infinite samples.")
+            mono = block.mean(axis=1, dtype=np.float32)
+            yield mono if stream is None else stream.resample_chunk(mono)
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
+        raise AudioLoadError(
+            f"Cannot decode audio file {path}: {exc}. It may be corrupt or in a format "
+            "libsndfile does not read; convert it to WAV or FLAC."
+        ) from exc
+    if stream is not None:
+        yield stream.resample_chunk(np.zeros(0, np.float32), last=True)
 
 
 def write_audio(path: str | os.PathLike, samples: np.ndarray, sample_rate: int, *, subtype: str | None = None) -> Path:

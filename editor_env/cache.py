@@ -33,7 +33,7 @@ import numpy as np
 from editor_env.beats import BeatGrid
 from editor_env.dataset import SamplePair, discover_pairs
 from editor_env.errors import MusicEditError
-from editor_env.features import FEATURE_NAMES, Analysis
+from editor_env.features import FEATURE_NAMES, Analysis, FrameFeatures
 from editor_env.io import atomic_path
 from editor_env.params import DEFAULT_PARAMS, AudioParams
 
@@ -42,6 +42,20 @@ if TYPE_CHECKING:
     from editor_env.stems import StemCacheRef
 
 CACHE_VERSION = 1
+
+LONG_INPUT_SECONDS = 20 * 60.0
+"""Recordings longer than this are read and analysed in chunks (:func:`stream_frame_features`), so
+memory does not grow with a chunk's worth of intermediate spectra per second of audio: a 2-hour
+recording needs about what a 20-minute one does, plus its outputs (mel and features, ~0.2 GB an
+hour). Shorter ones are analysed in one piece, as before."""
+CHUNK_FRAMES = 8192
+"""Analysis frames per chunk of a long recording (8192 x 512 / 22050 Hz = 190 s)."""
+CONTEXT_FRAMES = 8
+"""Frames of audio around each chunk: a frame's window reaches 2 frames either side and its onset
+strength 3 frames back, so with 8 the chunked frames equal those of the whole signal (within float
+rounding), with one exception: librosa's spectral contrast floors each band at 80 dB below the
+loudest value of its input, which is then the chunk (190 s) rather than the whole recording; only
+near-silent frames can differ."""
 
 
 def features_path(cache_dir: str | os.PathLike, sample: str, kind: str = "raw") -> Path:
@@ -120,6 +134,72 @@ class PrecacheResult:
     """Seconds of audio analysed in this run (computed samples only)."""
 
 
+def stream_frame_features(
+    path: str | os.PathLike,
+    params: AudioParams = DEFAULT_PARAMS,
+    *,
+    chunk_frames: int = CHUNK_FRAMES,
+    mel_only: bool = False,
+) -> tuple[FrameFeatures, int]:
+    """:func:`editor_env.features.frame_features` of an audio file, read block by block and
+    computed ``chunk_frames`` frames at a time with :data:`CONTEXT_FRAMES` of context, so memory
+    holds one chunk's spectra plus the (small) per-frame results.
+
+    :returns: ``(frames, n_samples)``: the features of every frame ``(…, 1 + n_samples // hop)``
+        and the recording's length in samples at the analysis rate.
+    """
+    from editor_env.audio import stream_analysis_signal
+    from editor_env.features import frame_features
+
+    hop, context = params.hop_length, CONTEXT_FRAMES
+    parts: list[FrameFeatures] = []
+    buffer, buffer_start, next_frame, n_samples = np.zeros(0, np.float32), 0, 0, 0
+
+    def analyse(stop_frame: int, segment_end: int) -> None:
+        """Frames ``[next_frame, stop_frame)`` from the samples up to ``segment_end``; drop what no later chunk needs."""
+        nonlocal buffer, buffer_start, next_frame
+        first = max(next_frame - context, 0)
+        segment = buffer[first * hop - buffer_start : segment_end - buffer_start]
+        parts.append(frame_features(segment, params, mel_only=mel_only).frames(next_frame - first, stop_frame - first))
+        next_frame = stop_frame
+        keep = max(next_frame - context, 0) * hop
+        buffer, buffer_start = buffer[keep - buffer_start :], keep
+
+    for block in stream_analysis_signal(path, params):
+        buffer = np.concatenate([buffer, block])
+        n_samples += block.size
+        while (next_frame + chunk_frames + context) * hop <= n_samples:  # the chunk and its right context are in
+            analyse(next_frame + chunk_frames, (next_frame + chunk_frames + context) * hop)
+    n_frames = 1 + n_samples // hop  # centred frames, as for the whole signal
+    while next_frame < n_frames:  # the rest: a chunk that reaches the end pads it as the whole signal would
+        stop = min(next_frame + chunk_frames, n_frames)
+        analyse(stop, min(n_samples, (stop + context) * hop))
+    return FrameFeatures.concatenate(parts), n_samples
+
+
+def _frames_of(path: Path, params: AudioParams, *, mel_only: bool = False) -> tuple[FrameFeatures, int]:
+    """Frame features of a recording: in one piece, or in chunks when it is longer than
+    :data:`LONG_INPUT_SECONDS`. :returns: ``(frames, n_samples at the analysis rate)``."""
+    from editor_env.audio import analysis_signal, audio_extent, load_audio
+    from editor_env.features import frame_features
+
+    sample_rate, n = audio_extent(path)
+    if n / sample_rate > LONG_INPUT_SECONDS:
+        return stream_frame_features(path, params, mel_only=mel_only)
+    y = analysis_signal(load_audio(path), params)
+    return frame_features(y, params, mel_only=mel_only), y.size
+
+
+def analyze_file(
+    path: str | os.PathLike, params: AudioParams = DEFAULT_PARAMS, *, stem_energy_db: np.ndarray | None = None
+) -> Analysis:
+    """:func:`editor_env.features.analyze_signal` of an audio file, in chunks when it is long."""
+    from editor_env.features import beat_analysis
+
+    frames, n_samples = _frames_of(Path(path), params)
+    return beat_analysis(frames, n_samples / params.sample_rate, params, stem_energy_db=stem_energy_db)
+
+
 def precache_sample(
     pair: SamplePair, cache_dir: str | os.PathLike, params: AudioParams = DEFAULT_PARAMS
 ) -> tuple[str, float]:
@@ -127,18 +207,16 @@ def precache_sample(
 
     :returns: ``("computed" | "skipped", seconds of audio analysed)``.
     """
-    from editor_env.audio import analysis_signal, load_audio, mel_spectrogram
-    from editor_env.features import analyze_signal
+    from editor_env.features import beat_analysis
 
     seconds = 0.0
     raw_key, beats_key, stems = raw_cache_keys(pair, cache_dir, params)
     raw_mel_path, raw_beats_path = features_path(cache_dir, pair.name, "raw"), beats_path(cache_dir, pair.name)
     todo_raw = not (is_fresh(raw_mel_path, raw_key) and is_fresh(raw_beats_path, beats_key))
     if todo_raw:
-        y = analysis_signal(load_audio(pair.raw_path), params)
-        n_frames = 1 + y.size // params.hop_length  # centred STFT frames, as analyze_signal's
-        energy = None if stems is None else stems.energy_db(params, n_frames)
-        analysis = analyze_signal(y, params, stem_energy_db=energy)
+        frames, n_samples = _frames_of(pair.raw_path, params)
+        energy = None if stems is None else stems.energy_db(params, frames.n_frames)
+        analysis = beat_analysis(frames, n_samples / params.sample_rate, params, stem_energy_db=energy)
         _save_npz(raw_mel_path, raw_key, params, mel=analysis.mel)
         grid = analysis.beats
         _save_npz(
@@ -162,9 +240,9 @@ def precache_sample(
         edit_mel_path = features_path(cache_dir, pair.name, "edit")
         todo_edit = not is_fresh(edit_mel_path, edit_key)
         if todo_edit:
-            y = analysis_signal(load_audio(pair.edit_path), params)
-            _save_npz(edit_mel_path, edit_key, params, mel=mel_spectrogram(y, params))
-            seconds += y.size / params.sample_rate
+            frames, n_samples = _frames_of(pair.edit_path, params, mel_only=True)
+            _save_npz(edit_mel_path, edit_key, params, mel=frames.mel)
+            seconds += n_samples / params.sample_rate
     return ("computed" if (todo_raw or todo_edit) else "skipped"), seconds
 
 

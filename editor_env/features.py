@@ -85,34 +85,63 @@ class Analysis:
     duration: float
 
 
-def analyze_signal(
-    y: np.ndarray,
-    params: AudioParams = DEFAULT_PARAMS,
-    *,
-    stem_energy_db: np.ndarray | None = None,
-) -> Analysis:
-    """Mel, beats and beat features of a mono signal at ``params.sample_rate``.
+@dataclasses.dataclass
+class FrameFeatures:
+    """What the beat features are made of, frame by frame (centred frames at the analysis hop).
 
-    :param y: ``(n_samples,)`` float32 mono audio at the analysis rate.
-    :param stem_energy_db: optional ``(4, n_frames)`` frame RMS levels in dBFS of the drums,
-        bass, vocals and other stems; without it the stem slots are 0 and the flag is 0.
+    Every value of frame ``f`` depends only on the samples around ``f * hop`` (one STFT window,
+    and for the onset envelopes the three frames before), so a long recording can be analysed in
+    chunks with a little context and the chunks concatenated (:meth:`concatenate`).
+
+    :param mel: ``(n_mels, n_frames)`` float32 in [0, 1] (:func:`editor_env.audio.mel_spectrogram`).
+    :param onset: ``(n_frames,)`` onset strength of the mel. :param bass: of its lowest eighth.
+    :param chroma: ``(12, n_frames)``.
+    :param rows: ``(d, n_frames)`` float32, the frame rows that beat statistics average (RMS dB,
+        silence, centroid, bandwidth, roll-off, flatness, ZCR, contrast, MFCC, chroma, tonnetz, mel
+        bands, onset); None when made with ``mel_only``.
     """
+
+    mel: np.ndarray
+    onset: np.ndarray | None = None
+    bass: np.ndarray | None = None
+    chroma: np.ndarray | None = None
+    rows: np.ndarray | None = None
+
+    @property
+    def n_frames(self) -> int:
+        return self.mel.shape[1]
+
+    def frames(self, start: int, stop: int) -> FrameFeatures:
+        """Frames ``[start, stop)``."""
+        cut = lambda a: None if a is None else a[..., start:stop]  # noqa: E731
+        return FrameFeatures(cut(self.mel), cut(self.onset), cut(self.bass), cut(self.chroma), cut(self.rows))
+
+    @classmethod
+    def concatenate(cls, parts: list[FrameFeatures]) -> FrameFeatures:
+        join = lambda name: (
+            None if getattr(parts[0], name) is None else np.concatenate([getattr(p, name) for p in parts], axis=-1)
+        )  # noqa: E731,E501
+        return cls(*(join(name) for name in ("mel", "onset", "bass", "chroma", "rows")))
+
+
+def frame_features(y: np.ndarray, params: AudioParams = DEFAULT_PARAMS, *, mel_only: bool = False) -> FrameFeatures:
+    """The per-frame part of :func:`analyze_signal` of a mono signal at ``params.sample_rate``."""
     import librosa
 
     from editor_env.audio import mel_spectrogram, stft_power
 
     sr, hop = params.sample_rate, params.hop_length
-    duration = y.size / sr
     power = stft_power(y, params)
+    mel = mel_spectrogram(y, params, power=power)
+    if mel_only:
+        return FrameFeatures(mel)
     magnitude = np.sqrt(power)
     n_frames = power.shape[1]
-    mel = mel_spectrogram(y, params, power=power)
     mel_db = mel * params.top_db - params.top_db
 
     onset = librosa.onset.onset_strength(S=mel_db, sr=sr, hop_length=hop)
     bass = librosa.onset.onset_strength(S=mel_db[: params.n_mels // 8], sr=sr, hop_length=hop)
     chroma = librosa.feature.chroma_stft(S=power, sr=sr, n_fft=params.n_fft, tuning=0.0)
-    beats = track_beats(onset, duration=duration, params=params, bass_envelope=bass, chroma=chroma)
 
     rms = _fit(librosa.feature.rms(y=y, frame_length=params.n_fft, hop_length=hop)[0], n_frames)
     rms_db = librosa.amplitude_to_db(np.maximum(rms, 1e-5), ref=1.0, top_db=None)
@@ -145,6 +174,34 @@ def analyze_signal(
             onset[:n_frames] / 10.0,
         ]
     )
+    return FrameFeatures(mel, onset, bass, chroma, frame_rows)
+
+
+def analyze_signal(
+    y: np.ndarray,
+    params: AudioParams = DEFAULT_PARAMS,
+    *,
+    stem_energy_db: np.ndarray | None = None,
+) -> Analysis:
+    """Mel, beats and beat features of a mono signal at ``params.sample_rate``.
+
+    :param y: ``(n_samples,)`` float32 mono audio at the analysis rate.
+    :param stem_energy_db: optional ``(4, n_frames)`` frame RMS levels in dBFS of the drums,
+        bass, vocals and other stems; without it the stem slots are 0 and the flag is 0.
+    """
+    return beat_analysis(frame_features(y, params), y.size / params.sample_rate, params, stem_energy_db=stem_energy_db)
+
+
+def beat_analysis(
+    frames: FrameFeatures,
+    duration: float,
+    params: AudioParams = DEFAULT_PARAMS,
+    *,
+    stem_energy_db: np.ndarray | None = None,
+) -> Analysis:
+    """Beats and beat features from :func:`frame_features` of a whole recording of ``duration`` seconds."""
+    mel, frame_rows, n_frames = frames.mel, frames.rows, frames.n_frames
+    beats = track_beats(frames.onset, duration=duration, params=params, bass_envelope=frames.bass, chroma=frames.chroma)
     starts = np.clip(beats.frames(params), 0, max(n_frames - 1, 0))
     starts = np.maximum.accumulate(starts)
     mean, std, peak = _beat_stats(frame_rows, starts)

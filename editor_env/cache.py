@@ -177,7 +177,7 @@ def stream_frame_features(
     return FrameFeatures.concatenate(parts), n_samples
 
 
-def _frames_of(path: Path, params: AudioParams, *, mel_only: bool = False) -> tuple[FrameFeatures, int]:
+def frames_of(path: Path, params: AudioParams, *, mel_only: bool = False) -> tuple[FrameFeatures, int]:
     """Frame features of a recording: in one piece, or in chunks when it is longer than
     :data:`LONG_INPUT_SECONDS`. :returns: ``(frames, n_samples at the analysis rate)``."""
     from editor_env.audio import analysis_signal, audio_extent, load_audio
@@ -196,7 +196,7 @@ def analyze_file(
     """:func:`editor_env.features.analyze_signal` of an audio file, in chunks when it is long."""
     from editor_env.features import beat_analysis
 
-    frames, n_samples = _frames_of(Path(path), params)
+    frames, n_samples = frames_of(Path(path), params)
     return beat_analysis(frames, n_samples / params.sample_rate, params, stem_energy_db=stem_energy_db)
 
 
@@ -214,7 +214,7 @@ def precache_sample(
     raw_mel_path, raw_beats_path = features_path(cache_dir, pair.name, "raw"), beats_path(cache_dir, pair.name)
     todo_raw = not (is_fresh(raw_mel_path, raw_key) and is_fresh(raw_beats_path, beats_key))
     if todo_raw:
-        frames, n_samples = _frames_of(pair.raw_path, params)
+        frames, n_samples = frames_of(pair.raw_path, params)
         energy = None if stems is None else stems.energy_db(params, frames.n_frames)
         analysis = beat_analysis(frames, n_samples / params.sample_rate, params, stem_energy_db=energy)
         _save_npz(raw_mel_path, raw_key, params, mel=analysis.mel)
@@ -240,7 +240,7 @@ def precache_sample(
         edit_mel_path = features_path(cache_dir, pair.name, "edit")
         todo_edit = not is_fresh(edit_mel_path, edit_key)
         if todo_edit:
-            frames, n_samples = _frames_of(pair.edit_path, params, mel_only=True)
+            frames, n_samples = frames_of(pair.edit_path, params, mel_only=True)
             _save_npz(edit_mel_path, edit_key, params, mel=frames.mel)
             seconds += n_samples / params.sample_rate
     return ("computed" if (todo_raw or todo_edit) else "skipped"), seconds

@@ -120,7 +120,16 @@ def pointer_edit_lists(
     model = load_pointer_model(checkpoint, device)
     cfg = model.config
     audio = None
-    if isinstance(source, (str, os.PathLike)):
+    if isinstance(source, (str, os.PathLike)) and not cfg.use_stems:  # read in chunks when long: bounded memory
+        from editor_env.audio import audio_extent
+        from editor_env.cache import analyze_file, frames_of
+
+        sample_rate, raw_length = audio_extent(source)
+        if cfg.use_beat_features or constraints is not None:  # constrained decoding needs the beats
+            analysis = analyze_file(source, params)
+        else:
+            analysis = SimpleNamespace(mel=frames_of(Path(source), params, mel_only=True)[0].mel)
+    elif isinstance(source, (str, os.PathLike)):
         audio = load_audio(source)
     elif isinstance(source, Audio):
         audio = source
@@ -133,7 +142,7 @@ def pointer_edit_lists(
         else:
             analysis = SimpleNamespace(mel=mel_spectrogram(y, params))
         sample_rate, raw_length = audio.sample_rate, audio.n_samples
-    else:
+    elif not isinstance(source, (str, os.PathLike)):
         analysis = source
         if getattr(source, "mel", None) is None:
             raise PointerError(

@@ -153,13 +153,23 @@ def _end_boundaries(bar: np.ndarray, bpb: int, n: int) -> np.ndarray:
 
 @contextlib.contextmanager
 def _eval_mode(model: th.nn.Module):
-    """The model in eval mode (no dropout) for the block, then as it was."""
+    """The model in eval mode (no dropout) and, on CPU, torch on one thread for the block, then as it was.
+
+    The search runs thousands of small batched steps (a few hundred rows each): threads only add
+    hand-offs. Measured on the 2-core machine under load, 58 s of real music, 5 best: 2.3 s on one
+    thread against 36.7 s with torch's default two."""
     was_training = model.training
+    threads = th.get_num_threads()
+    on_cpu = next(model.parameters()).device.type == "cpu"
     model.eval()
+    if on_cpu:
+        th.set_num_threads(1)
     try:
         yield
     finally:
         model.train(was_training)
+        if on_cpu:
+            th.set_num_threads(threads)
 
 
 def _log_sigmoid_pair(logit: th.Tensor, threshold: float) -> tuple[th.Tensor, th.Tensor]:

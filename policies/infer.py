@@ -28,8 +28,15 @@ def load_agent(checkpoint: str, device: str = "auto"):
     path = Path(checkpoint)
     if not path.is_file():
         raise MusicEditError(f"Checkpoint {path} does not exist: train one with `python -m policies.train`.")
+    from policies.errors import PolicyConfigError
+
     try:
         return BCMaskablePPO.load(path, device=device)
+    except PolicyConfigError as exc:  # a real agent of another observation layout (e.g. before the locked beats)
+        raise MusicEditError(
+            f"Agent checkpoint {path} does not fit this version's env ({exc}): it was trained with another "
+            "observation layout; retrain it with `python -m policies.train` (or use --policy retarget)."
+        ) from exc
     except Exception as exc:  # SB3 raises many types for a truncated or foreign file
         raise MusicEditError(
             f"Cannot load agent checkpoint {path} ({type(exc).__name__}: {exc}); it is truncated or not a "

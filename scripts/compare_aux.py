@@ -1,7 +1,7 @@
 """With and without auxiliary tasks (issue 12): the RL evaluation twice, same seeds, data and budget.
 
     python scripts/compare_aux.py [--plain configs/ppo_bc.json] [--aux configs/ppo_bc_aux.json]
-                                  [--seeds 0 1 2] [--out bench_output/compare_aux] [eval_rl flags ...]
+                                  [--seeds 0 1 2] [--out bench_output/compare_aux] [--reuse] [eval_rl flags ...]
 
 For every seed, ``scripts/eval_rl.py``'s ``main`` runs once with the plain config and once with the
 config whose ``aux_weights`` are positive, into ``OUT/plain_seed{s}`` and ``OUT/aux_seed{s}``; every other
@@ -58,6 +58,11 @@ def parse_args(argv=None) -> tuple[argparse.Namespace, list[str]]:
     p.add_argument("--plain", type=Path, default=REPO / "configs" / "ppo_bc.json", help="config without aux tasks")
     p.add_argument("--aux", type=Path, default=REPO / "configs" / "ppo_bc_aux.json", help="config with aux tasks")
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds; each runs both configs (0)")
+    p.add_argument(
+        "--reuse",
+        action="store_true",
+        help="skip a run whose OUT/<plain|aux>_seed<s>/eval_rl.json was made with the same flags and config",
+    )
     p.add_argument("--out", type=Path, default=None, help="bench_output/compare_aux (_quick with --quick)")
     p.add_argument(
         "--allow-other-differences",
@@ -78,6 +83,22 @@ def recipe_differences(plain: Path, aux: Path) -> dict[str, tuple]:
     a, b = (json.loads(Path(path).read_text()) for path in (plain, aux))
     fields = sorted((set(a) | set(b)) - set(MAY_DIFFER))
     return {f: (a.get(f, "(default)"), b.get(f, "(default)")) for f in fields if a.get(f) != b.get(f)}
+
+
+def same_run(eval_rl, run_argv: list[str], report_path: Path) -> bool:
+    """Whether ``report_path`` exists and was written by eval_rl with these flags and config (its folder aside:
+    a run may be copied in from elsewhere)."""
+    if not report_path.is_file():
+        return False
+    wanted = eval_rl.parse_args(run_argv)
+    wanted = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(wanted).items()}
+    done = json.loads(report_path.read_text())
+    config = json.loads(Path(wanted["config"]).read_text())
+    same_config = all(done["config"].get(k) == v for k, v in config.items() if k != "save_dir")
+    same_args = {k: v for k, v in json.loads(json.dumps(wanted)).items() if k != "out"} == {
+        k: v for k, v in done["args"].items() if k != "out"
+    }
+    return same_config and same_args
 
 
 def lookup(report: dict, path: tuple[str, ...]) -> float:
@@ -122,7 +143,12 @@ def main(argv=None) -> int:
         for label, config in configs.items():
             out = args.out / f"{label}_seed{seed}"
             print(f"\n#### compare_aux: {label} ({config}), seed {seed} -> {out}", flush=True)
-            code = eval_rl.main([*rest, "--config", str(config), "--seed", str(seed), "--out", str(out)])
+            run_argv = [*rest, "--config", str(config), "--seed", str(seed), "--out", str(out)]
+            if args.reuse and same_run(eval_rl, run_argv, out / "eval_rl.json"):
+                print(f"   reusing {out / 'eval_rl.json'} (made with the same flags)", flush=True)
+                reports[label][seed] = json.loads((out / "eval_rl.json").read_text())
+                continue
+            code = eval_rl.main(run_argv)
             if code:
                 print(f"compare_aux: eval_rl failed ({code}) for {label}, seed {seed}", file=sys.stderr)
                 return code

@@ -416,6 +416,7 @@ def main(argv=None) -> int:
             "seconds": bc_report.seconds,
             "n_train": bc_report.n_train,
             "n_val": bc_report.n_val,
+            "aux_losses": bc_report.aux_losses,
         },
         "augment": aug_report.to_dict(),
         "eval": {"bc": bc_eval, "bc_ppo": ppo_eval, **{k: v for k, v in editors.items()}},

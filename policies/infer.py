@@ -74,8 +74,10 @@ def agent_edit_lists(
         (``keep_beats`` / ``cut_beats`` options, :func:`editor_env.constraints.beat_masks`), so the masks
         make the agent obey them.
     :returns: EDLs at the raw's own rate; ``meta["episode"]`` says which episode (0 = deterministic).
-        The env's window counts beats, so an edit of longer-than-median beats can still miss the
-        window in seconds; such edits are kept last (``meta["met_constraints"]`` False).
+        The env's window counts beats and knows no phrase ends, so an edit of longer-than-median beats
+        can still miss the window in seconds, or find no phrase end once finished
+        (:func:`editor_env.constraints.finish_edit`); such edits are kept last (``meta["met_constraints"]``
+        False) and more episodes are sampled.
     """
     import torch as th
 
@@ -129,10 +131,13 @@ def agent_edit_lists(
         seen.add(key)
         edl.meta.update(paradigm="agent", checkpoint=str(checkpoint), episode=episode)
         if constraints is not None:
-            from editor_env.constraints import constraint_report
+            import copy
 
-            report = constraint_report(edl, constraints, analysis)  # the ending is applied later, for all
-            met = report["duration_ok"] and report["keep_ok"] and report["cut_ok"]
+            from editor_env.constraints import constraint_report, finish_edit
+
+            # judged as it will be once finished (length fit and ending, applied later to every paradigm's edits)
+            finished = finish_edit(copy.deepcopy(edl), constraints, analysis, raw_duration_s=raw_s)
+            met = constraint_report(finished, constraints, analysis)["ok"]
             n_met += met
             edl.meta["met_constraints"] = met
         edits.append(edl)

@@ -206,6 +206,9 @@ def edit_file(
                 "--preview-seams needs an edit rendered from the raw samples; the supervised policy generates its "
                 "audio (use retarget, bc, bc_ppo or pointer)."
             )
+        from supervised_baseline.infer import check_constraints
+
+        check_constraints(constraints)
         return _supervised_file(raw_path, out_path, checkpoint, target_ratio, slack_s, device, params, constraints)
     if policy not in POLICIES:
         raise MusicEditError(f"Unknown policy {policy!r}; available policies: {', '.join(POLICIES)}.")

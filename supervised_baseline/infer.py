@@ -175,6 +175,16 @@ class SupervisedEdit:
         return iter((self.mel, self.edl, self.audio))
 
 
+def check_constraints(constraints) -> None:
+    """Refuse, before any work, what the supervised paradigm cannot do with an
+    :class:`~editor_env.constraints.EditConstraints` (several alternatives)."""
+    if constraints is not None and constraints.n_alternatives > 1:
+        raise MusicEditError(
+            "The supervised paradigm makes one edit (each would need its own Griffin-Lim pass): drop --alternatives, "
+            "or use retarget, bc, bc_ppo or pointer."
+        )
+
+
 def supervised_edit(
     raw_path: str | os.PathLike,
     checkpoint: str | os.PathLike,
@@ -217,11 +227,7 @@ def supervised_edit(
         config = dataclasses.replace(config, target_ratio=float(target_ratio))
     if slack_s is not None:
         config = dataclasses.replace(config, slack_s=float(slack_s))
-    if constraints is not None and constraints.n_alternatives > 1:
-        raise MusicEditError(
-            "The supervised paradigm makes one edit (each would need its own Griffin-Lim pass): drop --alternatives, "
-            "or use retarget, bc, bc_ppo or pointer."
-        )
+    check_constraints(constraints)
     edl = retarget(
         analysis, sample_rate=raw.sample_rate, raw_length=raw.n_samples, config=config, constraints=constraints
     )

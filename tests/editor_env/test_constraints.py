@@ -268,6 +268,8 @@ def test_musicedit_edit_refuses_impossible_requests_before_any_work(jam, tmp_pat
         (["--keep", "30-90"], "outside the recording"),
         (["--keep", "5-x"], "START-END"),
         (["--alternatives", "2", "--edl", str(tmp_path / "x.json")], "--edl names one file"),
+        (["--policy", "supervised", "--checkpoint", str(raw_path), "--alternatives", "2"], "makes one edit"),
+        (["--policy", "supervised", "--checkpoint", str(raw_path), "--preview-seams"], "generates its audio"),
     ]
     for flags, message in cases:
         start = time.perf_counter()

@@ -17,7 +17,9 @@ from editor_env.tasks import EditingTask
 
 
 def random_agent_edl(task: EditingTask, seed: int) -> EditList:
-    env = MusicEditEnv(tasks=[task])
+    """Random masked actions without the env's length window: the window (budget, floor, LOOP plays
+    capped) would hand even a random edit the target length, and this test ranks edits, not masks."""
+    env = MusicEditEnv(tasks=[task], length_window=False)
     rng = np.random.default_rng(seed)
     env.reset(seed=seed)
     done = False

@@ -62,6 +62,7 @@ def track_beats(
     params: AudioParams = DEFAULT_PARAMS,
     bass_envelope: np.ndarray | None = None,
     chroma: np.ndarray | None = None,
+    tempo_bpm: float | None = None,
 ) -> BeatGrid:
     """Beats from an onset-strength envelope, completed to tile ``[0, duration)``.
 
@@ -82,6 +83,9 @@ def track_beats(
     :param chroma: ``(12, n_frames)`` optional chroma: chord changes, which mostly fall on
         downbeats, join the bass onsets as a downbeat cue (kick drums on 1 and 3 alone cannot
         tell the "one" from the "three").
+    :param tempo_bpm: the global tempo, when already estimated (long recordings: librosa's own
+        estimate builds an ``(ac frames, n_frames)`` tempogram, 5.6 GB for 2 hours; see
+        :func:`editor_env.cache.chunked_tempo`); None lets librosa estimate it.
     """
     import librosa
 
@@ -90,6 +94,7 @@ def track_beats(
         sr=params.sample_rate,
         hop_length=params.hop_length,
         start_bpm=params.default_bpm,
+        bpm=tempo_bpm,
         trim=False,
     )
     tempo = float(np.atleast_1d(tempo)[0])

@@ -198,10 +198,19 @@ def beat_analysis(
     params: AudioParams = DEFAULT_PARAMS,
     *,
     stem_energy_db: np.ndarray | None = None,
+    tempo_bpm: float | None = None,
 ) -> Analysis:
-    """Beats and beat features from :func:`frame_features` of a whole recording of ``duration`` seconds."""
+    """Beats and beat features from :func:`frame_features` of a whole recording of ``duration`` seconds
+    (``tempo_bpm``: the global tempo when already estimated, see :func:`editor_env.beats.track_beats`)."""
     mel, frame_rows, n_frames = frames.mel, frames.rows, frames.n_frames
-    beats = track_beats(frames.onset, duration=duration, params=params, bass_envelope=frames.bass, chroma=frames.chroma)
+    beats = track_beats(
+        frames.onset,
+        duration=duration,
+        params=params,
+        bass_envelope=frames.bass,
+        chroma=frames.chroma,
+        tempo_bpm=tempo_bpm,
+    )
     starts = np.clip(beats.frames(params), 0, max(n_frames - 1, 0))
     starts = np.maximum.accumulate(starts)
     mean, std, peak = _beat_stats(frame_rows, starts)

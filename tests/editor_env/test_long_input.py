@@ -10,6 +10,13 @@ from editor_env.audio import analysis_signal, load_audio, stream_analysis_signal
 from editor_env.features import beat_analysis, frame_features
 
 
+def a_tempo(onset: np.ndarray) -> float:
+    """librosa's own global tempo estimate, as the beat tracker makes it."""
+    import librosa
+
+    return float(librosa.feature.tempo(onset_envelope=onset, sr=22050, hop_length=512, start_bpm=120.0)[0])
+
+
 def test_chunked_analysis_equals_one_piece(tmp_path, monkeypatch):
     t = np.arange(20 * 44100) / 44100
     noise = np.random.default_rng(0).standard_normal(t.size)
@@ -30,13 +37,14 @@ def test_chunked_analysis_equals_one_piece(tmp_path, monkeypatch):
     # equal here because no frame is that quiet
     np.testing.assert_allclose(chunked.rows, whole.rows, atol=1e-5)
 
+    assert cache.chunked_tempo(chunked.onset, chunk_frames=100) == a_tempo(whole.onset)
     a = beat_analysis(whole, n_samples / 22050)
     b = beat_analysis(chunked, n_samples / 22050)
     np.testing.assert_array_equal(b.beats.times, a.beats.times)
     np.testing.assert_array_equal(b.beats.bar_position, a.beats.bar_position)
     np.testing.assert_allclose(b.features, a.features, atol=1e-4)
 
-    # precache takes the chunked path above LONG_INPUT_SECONDS and writes what analyze_file gives
+    # precache takes the chunked path (and the chunked tempo) above LONG_INPUT_SECONDS: the same beats
     monkeypatch.setattr(cache, "LONG_INPUT_SECONDS", 10.0)
     monkeypatch.setattr(cache, "CHUNK_FRAMES", 300)
     (tmp_path / "data" / "input").mkdir(parents=True)

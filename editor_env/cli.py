@@ -104,9 +104,9 @@ def _add_edit(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--out", type=Path, required=True, help="edited audio to write (.wav, .flac or .ogg)")
     p.add_argument(
         "--policy",
-        default="retarget",
-        help="the editor: retarget (default, the non-learned baseline), bc, bc_ppo (alias agent), pointer or "
-        "supervised (Griffin-Lim audio, lossy)",
+        default=None,
+        help="the editor: retarget (the non-learned baseline), bc, bc_ppo (alias agent), pointer or supervised "
+        "(Griffin-Lim audio, lossy); default: the shipped default model (editor_env/models/default.json)",
     )
     p.add_argument("--target-ratio", type=float, default=None, help="output / input length (default 0.67)")
     p.add_argument(
@@ -145,7 +145,11 @@ def _add_edit(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="write a clip a few seconds either side of every seam into OUT.seams/ (listed in --report)",
     )
-    p.add_argument("--checkpoint", default=None, help="trained model of a learned policy (e.g. models/v1/best.pt)")
+    p.add_argument(
+        "--checkpoint",
+        default=None,
+        help="trained model of a learned policy (e.g. models/v1/best.pt); default: the shipped model of that policy",
+    )
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     p.add_argument("--edl", type=Path, default=None, help="where to write the EDL JSON (default OUT_STEM.edl.json)")
     p.add_argument(
@@ -191,10 +195,12 @@ def _edit_constraints(args: argparse.Namespace):
 
 
 def _run_edit(args: argparse.Namespace) -> int:
+    from editor_env.defaults import resolve_editor
     from editor_env.edit import edit_file
 
     constraints = _edit_constraints(args)
-    print(f"Editing {args.raw} with policy {args.policy} …")
+    args.policy, args.checkpoint, args.editor = resolve_editor(args.policy, args.checkpoint)
+    print(f"Editing {args.raw} with {args.editor} …")
     result = edit_file(
         args.raw,
         args.out,
@@ -252,7 +258,7 @@ def _write_report(args: argparse.Namespace, result) -> None:
     constraints = _edit_constraints(args)
     config = reward_config(constraints, result.input_duration_s, args.target_ratio or 0.67) if constraints else None
     reward = Scorer(result.analysis, reference, config).score(result.edl)
-    model = f"Editor: {args.policy}" + (f" ({args.checkpoint})" if args.checkpoint else "")
+    model = f"Editor: {args.editor}"
     path = write_edit_report(
         args.report, result.input_path, result.output_path, result.edl, reward=reward, model=model, seams=result.seams
     )

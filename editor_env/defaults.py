@@ -76,3 +76,28 @@ def default_model(models_dir: str | Path = MODELS_DIR) -> DefaultModel:
             f"or pass --policy and --checkpoint."
         )
     return DefaultModel(paradigm, checkpoint, record)
+
+
+def resolve_editor(policy: str | None, checkpoint: str | None, models_dir: str | Path = MODELS_DIR):
+    """The editor ``musicedit edit`` runs: ``(policy, checkpoint, description)``.
+
+    No ``policy`` and no ``checkpoint``: the shipped default. A learned ``policy`` without a
+    ``checkpoint``: the shipped default's weights when they are of that paradigm (its aliases
+    included). Anything else is taken as given.
+
+    :raises MusicEditError: a ``checkpoint`` without a ``policy`` (which paradigm would read it?).
+    """
+    from editor_env.paradigms import ALIASES
+
+    if policy is None and checkpoint is not None:
+        raise MusicEditError(
+            f"--checkpoint {checkpoint} needs --policy (bc, bc_ppo, pointer or supervised) to say which model it is."
+        )
+    if policy is None or (checkpoint is None and policy != "retarget"):
+        shipped = default_model(models_dir)
+        canonical = ALIASES.get(policy, policy)
+        if policy is None or (shipped.checkpoint is not None and ALIASES.get(shipped.paradigm, shipped.paradigm) == canonical):
+            checkpoint = None if shipped.checkpoint is None else str(shipped.checkpoint)
+            return shipped.paradigm if policy is None else policy, checkpoint, shipped.describe()
+    text = f"the {policy} editor" + (f" ({checkpoint})" if checkpoint else "")
+    return policy, checkpoint, text

@@ -66,3 +66,19 @@ def test_a_missing_default_checkpoint_is_reported(tmp_path):
     (tmp_path / "default.json").write_text("{not json")
     with pytest.raises(MusicEditError, match="unreadable"):
         default_model(tmp_path)
+
+
+def test_resolve_editor_uses_the_shipped_model_unless_told_otherwise(tmp_path):
+    from editor_env.defaults import resolve_editor
+
+    assert resolve_editor(None, None, tmp_path)[:2] == ("retarget", None)  # nothing shipped
+    (tmp_path / "pointer.pt").write_bytes(b"weights")
+    (tmp_path / "default.json").write_text(json.dumps({"paradigm": "pointer", "checkpoint": "pointer.pt", "seed": 0}))
+    policy, checkpoint, text = resolve_editor(None, None, tmp_path)
+    assert (policy, Path(checkpoint)) == ("pointer", tmp_path / "pointer.pt") and "shipped default" in text
+    assert resolve_editor("pointer", None, tmp_path)[1] == str(tmp_path / "pointer.pt")
+    assert resolve_editor("retarget", None, tmp_path)[:2] == ("retarget", None)
+    assert resolve_editor("bc", "my.zip", tmp_path)[:2] == ("bc", "my.zip")
+    assert resolve_editor("bc_ppo", None, tmp_path)[1] is None  # not the shipped paradigm: its own error later
+    with pytest.raises(MusicEditError, match="needs --policy"):
+        resolve_editor(None, "my.zip", tmp_path)

@@ -16,8 +16,8 @@ calls :meth:`Executor.map` with a picklable function and the items, and gets bac
   arrays through the object store.
 
 Each task runs with one BLAS/OpenMP thread on every backend, so the files do not depend on where
-they were made (a multi-threaded BLAS sums in another order). A failing item (any exception, or a worker process that dies) becomes an :class:`Outcome` with its
-name and the reason; the others go on. The functions themselves skip work that is already done
+they were made (a multi-threaded BLAS sums in another order). A failing item (any exception, or a
+worker process that dies) becomes an :class:`Outcome` with its name and the reason; the others go on. The functions themselves skip work that is already done
 (the caches' freshness keys), so a rerun after a failure or an interruption does only what is
 missing.
 

@@ -694,19 +694,44 @@ def stems_mel_key(stem_key: str, params: AudioParams) -> str:
     return json.dumps({"stems": stem_key, "params": params.hash(), "version": STEMS_CACHE_VERSION}, sort_keys=True)
 
 
+def _stem_mels_sample(job: tuple[str, dict[str, str]], *, cache_dir: str, params: AudioParams) -> float:
+    """Write ``stems_mel/{sample}_stems.npz`` of ``job = (sample, its stem file's metadata)`` (a
+    :meth:`~editor_env.executor.Executor.map` task); seconds of audio converted."""
+    from editor_env.audio import mel_spectrogram
+
+    sample, meta = job
+    stems = load_stems(cache_dir, sample)
+    mono = stems.waveforms[:, 0]
+    with atomic_path(stems_mel_path(cache_dir, sample)) as tmp:
+        np.savez(
+            tmp,
+            **{name: mel_spectrogram(mono[i], params) for i, name in enumerate(STEM_NAMES)},
+            rms_db=stem_energy_db(mono, params),
+            stem_names=np.array(STEM_NAMES),
+            source=np.array(meta["source"]),
+            stems_key=np.array(meta["key"]),
+            raw_key=np.array(meta["raw_key"]),
+            params_json=np.array(json.dumps(params.to_dict())),
+            key=np.array(stems_mel_key(meta["key"], params)),
+        )
+    return stems.n_samples / stems.sample_rate
+
+
 def convert_stems_to_mel(
     cache_dir: str | os.PathLike,
     *,
     params: AudioParams = DEFAULT_PARAMS,
     samples: list[str] | None = None,
     progress: bool = True,
+    executor: Executor | None = None,
 ) -> PrecacheResult:
     """Write ``stems_mel/{sample}_stems.npz`` (four normalised mels and their frame RMS in dB)
-    for every stem file in ``cache_dir/stems`` (or the named ``samples``); fresh ones are skipped.
+    for every stem file in ``cache_dir/stems`` (or the named ``samples``); fresh ones are skipped,
+    the others converted on ``executor`` (:class:`editor_env.executor.Executor`, default this process).
     """
-    from tqdm.auto import tqdm
+    import functools
 
-    from editor_env.audio import mel_spectrogram
+    from editor_env.executor import map_samples
 
     stem_dir = Path(cache_dir) / "stems"
     found = sorted(p.name[: -len("_stems.npz")] for p in stem_dir.glob("*_stems.npz")) if stem_dir.is_dir() else []
@@ -718,38 +743,28 @@ def convert_stems_to_mel(
     if not found:
         raise MusicEditError(f"{stem_dir} holds no *_stems.npz files: run scripts/precache_stems.py first.")
     result = PrecacheResult()
-    for sample in tqdm(found, desc="stems -> mel", unit="sample", disable=not progress):
+    todo = []
+    for sample in found:
         src = stems_path(cache_dir, sample)
         meta = _meta(src, "key", "raw_key", "source", "params_json")
         if meta is None:
             result.failed[sample] = f"{src} is unreadable: delete it and run scripts/precache_stems.py again"
-            continue
-        if AudioParams(**json.loads(meta["params_json"])) != params:
+        elif AudioParams(**json.loads(meta["params_json"])) != params:
             result.failed[sample] = (
                 f"{src} was made with other analysis parameters: run scripts/precache_stems.py again"
             )
-            continue
-        out = stems_mel_path(cache_dir, sample)
-        key = stems_mel_key(meta["key"], params)
-        if _meta(out, "key") == {"key": key}:
+        elif _meta(stems_mel_path(cache_dir, sample), "key") == {"key": stems_mel_key(meta["key"], params)}:
             result.skipped.append(sample)
-            continue
-        stems = load_stems(cache_dir, sample)
-        mono = stems.waveforms[:, 0]
-        with atomic_path(out) as tmp:
-            np.savez(
-                tmp,
-                **{name: mel_spectrogram(mono[i], params) for i, name in enumerate(STEM_NAMES)},
-                rms_db=stem_energy_db(mono, params),
-                stem_names=np.array(STEM_NAMES),
-                source=np.array(meta["source"]),
-                stems_key=np.array(meta["key"]),
-                raw_key=np.array(meta["raw_key"]),
-                params_json=np.array(json.dumps(params.to_dict())),
-                key=np.array(key),
-            )
-        result.computed.append(sample)
-        result.audio_seconds += stems.n_samples / stems.sample_rate
+        else:
+            todo.append((sample, meta))
+    task = functools.partial(_stem_mels_sample, cache_dir=str(cache_dir), params=params)
+    names = [sample for sample, _ in todo]
+    for outcome in map_samples(task, todo, names=names, executor=executor, desc="stems -> mel", progress=progress):
+        if outcome.ok:
+            result.computed.append(outcome.name)
+            result.audio_seconds += outcome.value
+        else:
+            result.failed[outcome.name] = outcome.error
     return result
 
 

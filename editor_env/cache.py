@@ -205,6 +205,8 @@ def frames_of(path: Path, params: AudioParams, *, mel_only: bool = False) -> tup
     from editor_env.audio import analysis_signal, audio_extent, load_audio
     from editor_env.features import frame_features
 
+    if not Path(path).is_file():
+        load_audio(path)  # raises the missing file's error, naming it
     sample_rate, n = audio_extent(path)
     if n / sample_rate > LONG_INPUT_SECONDS:
         return stream_frame_features(path, params, mel_only=mel_only)

@@ -124,11 +124,11 @@ def pointer_edit_lists(
         from editor_env.audio import audio_extent
         from editor_env.cache import analyze_file, frames_of
 
-        sample_rate, raw_length = audio_extent(source)
         if cfg.use_beat_features or constraints is not None:  # constrained decoding needs the beats
             analysis = analyze_file(source, params)
         else:
             analysis = SimpleNamespace(mel=frames_of(Path(source), params, mel_only=True)[0].mel)
+        sample_rate, raw_length = audio_extent(source)
     elif isinstance(source, (str, os.PathLike)):
         audio = load_audio(source)
     elif isinstance(source, Audio):

@@ -153,6 +153,7 @@ def run_benchmark(
     cache_dir: str | os.PathLike | None = None,
     samples: list[str] | None = None,
     target_ratio: float = 0.67,
+    slack_s: float | None = None,
     device: str = "auto",
     reward_config=None,
     params: AudioParams = DEFAULT_PARAMS,
@@ -163,6 +164,10 @@ def run_benchmark(
     :param paradigms: names from :data:`editor_env.paradigms.PARADIGMS`.
     :param checkpoints: ``{paradigm: checkpoint}`` for the learned paradigms.
     :param samples: only these recordings (default: all of the data set).
+    :param slack_s: None: each paradigm makes its own edit for ``target_ratio``. A number: every paradigm
+        gets the length as a request, ``target_ratio`` +- ``slack_s`` seconds, exactly as
+        ``musicedit edit --target-ratio R --slack S`` (:class:`~editor_env.constraints.EditConstraints`): the
+        pointer network decodes under the window and every edit's end is fitted into it alike.
     :raises MusicEditError: an unknown paradigm, a learned paradigm without its checkpoint, or a data
         set without recordings. A paradigm that fails on one recording is recorded as an error row
         (named in the report); the others go on.
@@ -186,6 +191,11 @@ def run_benchmark(
     tasks = load_tasks(data_dir, cache_dir, samples=samples, params=params)
     if not tasks:
         raise MusicEditError(f"No recordings in {data_dir}/input: nothing to benchmark.")
+    length_request = None
+    if slack_s is not None:
+        from editor_env.constraints import EditConstraints
+
+        length_request = EditConstraints(target_ratio=target_ratio, slack_s=float(slack_s))
     rows: list[dict[str, Any]] = []
     warmed: set[str] = set()
     bar = tqdm(total=len(tasks) * len(paradigms), desc="benchmark", unit="edit", disable=not progress)
@@ -198,6 +208,7 @@ def run_benchmark(
                 task.analysis,
                 sample_rate,
                 raw_length,
+                constraints=length_request,
                 raw_path=task.raw_path,
                 name=task.name,
                 target_ratio=target_ratio,
@@ -234,6 +245,7 @@ def run_benchmark(
         "samples": [t.name for t in tasks],
         "with_reference": sum(t.reference is not None for t in tasks),
         "target_ratio": target_ratio,
+        "length_request_slack_s": slack_s,
         "reward_config": reward_config.to_dict(),
         "params_hash": params.hash(),
     }

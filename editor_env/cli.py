@@ -289,6 +289,14 @@ def _add_benchmark(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--samples", nargs="+", default=None, help="only these recordings")
     p.add_argument("--target-ratio", type=float, default=0.67, help="output / raw length asked for (0.67)")
+    p.add_argument(
+        "--slack",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="ask every paradigm for the length as a request, target +- SECONDS, as musicedit edit --target-ratio R "
+        "--slack S does (constrained pointer decoding, every end fitted alike); default: each paradigm's own edit",
+    )
     p.add_argument("--reward-config", type=Path, default=None, help="reward weights JSON (configs/reward.json)")
     p.add_argument("--out", type=Path, default=Path("bench_output/benchmark"), help="report folder")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
@@ -319,6 +327,7 @@ def _run_benchmark(args: argparse.Namespace) -> int:
         cache_dir=args.cache_dir,
         samples=args.samples,
         target_ratio=args.target_ratio,
+        slack_s=args.slack,
         device=args.device,
         reward_config=reward_config,
     )

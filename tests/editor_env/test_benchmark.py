@@ -65,3 +65,14 @@ def test_learned_paradigm_without_checkpoint_fails_before_any_work(data_dir, tmp
         run_benchmark(data_dir, ["magic"], progress=False)
     code = musicedit(["benchmark", "--data", str(data_dir), "--checkpoint", "bc_ppo"])
     assert code == 2 and "NAME=PATH" in capsys.readouterr().err
+
+
+def test_length_request_reaches_every_edit(data_dir):
+    """--slack: the length goes to each paradigm as a request (as musicedit edit --target-ratio --slack) and is met."""
+    from editor_env.audio import audio_extent
+
+    result = run_benchmark(data_dir, ["retarget"], target_ratio=0.6, slack_s=1.5, progress=False)
+    assert result.settings["length_request_slack_s"] == 1.5
+    for row, task in zip(result.rows, load_tasks(data_dir)):
+        rate, length = audio_extent(task.raw_path)
+        assert not row["error"] and abs(row["ratio"] - 0.6) * length / rate <= 1.5 + 0.05

@@ -23,7 +23,7 @@ demo: install
 	$(BIN)/musicedit precache --data-dir $(DEMO_DIR)/training_data --cache-dir $(DEMO_DIR)/cache
 	@echo ">>> 3/4 Summary and pictures"
 	$(BIN)/musicedit info $(DEMO_DIR)/training_data --cache-dir $(DEMO_DIR)/cache --plot $(DEMO_DIR)
-	@echo ">>> 4/4 Editing the raw jam with the default editor (retarget: no learned model beats it yet, see README)"
+	@echo ">>> 4/4 Editing the raw jam with the shipped default model (editor_env/models/default.json, see README)"
 	cp $(DEMO_DIR)/training_data/input/synth_0000_raw.wav $(DEMO_DIR)/raw.wav
 	$(BIN)/musicedit edit $(DEMO_DIR)/raw.wav -o $(DEMO_DIR)/edited.wav --edl $(DEMO_DIR)/edl.json \
 		--report $(DEMO_DIR)/report.html --reference $(DEMO_DIR)/training_data/pointer_sequences/synth_0000_pointers.npy

@@ -46,8 +46,8 @@ class DefaultModel:
         if self.paradigm in rewards and "retarget" in rewards:
             figures = f"; benchmark reward {rewards[self.paradigm]:.3f} vs retarget {rewards['retarget']:.3f}"
         return (
-            f"the shipped default model: {self.paradigm} {self.checkpoint} "
-            f"(seed {self.record.get('seed', '?')}, {self.record.get('recipe', 'recipe unknown')}{figures})"
+            f"the shipped default model: {self.paradigm} {self.checkpoint} (seed {self.record.get('seed', '?')}"
+            f"{figures}; how it was made: {self.checkpoint.parent / 'default.json'})"
         )
 
 

@@ -39,6 +39,14 @@ frames inside fades and ``GAIN`` the frames of gain-changed segments; EQ and oth
 
 An edit that shares (almost) nothing with its raw raises :class:`MusicEditError`: a pointer file
 is never written for it.
+
+**Memory.** The samples are only ever touched a window at a time (the correlations) or a chunk at
+a time (features, pre-emphasis, decimation, per-frame energies, running sums whose every value
+equals that of the whole array). :func:`align_files` therefore streams a pair longer than
+:data:`STREAM_SECONDS`: the files are read block by block, the derived signals are written to
+scratch files and read back window by window, so memory holds the voting features and the
+decimated copies rather than the recordings (a 2-hour pair: see README, "Long recordings"). The
+streamed path gives the in-memory path's result exactly (``tests/imitation_data/test_align.py``).
 """
 
 from __future__ import annotations
@@ -49,12 +57,13 @@ import json
 import math
 import os
 import time
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from editor_env.audio import Audio, analysis_signal, stft_power
+from editor_env.audio import Audio, analysis_signal
 from editor_env.edl import EditList, Effects, Segment
 from editor_env.errors import MusicEditError
 from editor_env.ops import EditOp
@@ -82,6 +91,15 @@ CARRY_NCC = 0.8
 """An offset that correlates this well with a window is tried on the windows beside it."""
 CERTAIN_NCC = 0.97
 """A window explained this well by one offset needs no further search."""
+STREAM_SECONDS = 20 * 60.0
+""":func:`align_files` reads recordings longer than this (either of the two) block by block and
+keeps their derived signals in scratch files rather than in memory."""
+CHUNK_SAMPLES = 1 << 22
+"""Samples per chunk of the streamed path's passes over a signal (190 s at 22,050 Hz)."""
+MEL_BLOCK_FRAMES = 2048
+"""Frames per block of the voting features' spectra."""
+SPAN_FRAMES = 4096
+"""Frames per piece of a span's per-frame correlation sums."""
 REUSE_NCC = 0.9
 """A window reuses an offset found before (no new FFT search) only when it correlates this well:
 in sustained sounds an offset one waveform period off still correlates well, but not this well."""
@@ -227,15 +245,28 @@ class Alignment:
 # --------------------------------------------------------------------------------------------
 # Features
 # --------------------------------------------------------------------------------------------
-def _mel_db(y: np.ndarray, params: AudioParams, n_mels: int, n_fft: int) -> np.ndarray:
+def _mel_db(y: _Track, params: AudioParams, n_mels: int, n_fft: int) -> np.ndarray:
     """Mel power in dB ``(n_mels, 1 + n // hop)`` float32 (no floor but -120 dB), from centred
-    frames of ``n_fft`` samples (the frame grid does not depend on ``n_fft``)."""
+    frames of ``n_fft`` samples (the frame grid does not depend on ``n_fft``).
+
+    Computed :data:`MEL_BLOCK_FRAMES` frames at a time, each block from the samples under its
+    frames (zeros beyond the signal, as centred frames see them), so that memory stays at one
+    block's spectra and a recording gives the same features whether it is held in memory or
+    read from disk (a matrix product over more columns sums in another order)."""
     import librosa
 
-    params = dataclasses.replace(params, n_fft=max(n_fft, params.hop_length))
-    power = stft_power(y, params)
-    fb = librosa.filters.mel(sr=params.sample_rate, n_fft=params.n_fft, n_mels=n_mels, norm=None)
-    return (10.0 * np.log10(fb.astype(np.float32) @ power + 1e-12)).astype(np.float32)
+    hop = params.hop_length
+    n_fft = max(n_fft, hop)
+    fb = librosa.filters.mel(sr=params.sample_rate, n_fft=n_fft, n_mels=n_mels, norm=None).astype(np.float32)
+    n_frames = 1 + y.n // hop
+    out = np.empty((n_mels, n_frames), dtype=np.float32)
+    for f0 in range(0, n_frames, MEL_BLOCK_FRAMES):
+        f1 = min(f0 + MEL_BLOCK_FRAMES, n_frames)
+        segment = y.read(f0 * hop - n_fft // 2, (f1 - 1) * hop + n_fft - n_fft // 2)
+        spec = librosa.stft(segment, n_fft=n_fft, hop_length=hop, center=False)
+        power = (np.abs(spec) ** 2 / (n_fft / 4) ** 2).astype(np.float32)
+        out[:, f0:f1] = 10.0 * np.log10(fb @ power + 1e-12)
+    return out
 
 
 def _voting_features(mel_db: np.ndarray, floor_db: float = 80.0) -> np.ndarray:
@@ -292,48 +323,227 @@ def _emphasis(y: np.ndarray) -> np.ndarray:
     return np.convolve(np.asarray(y, dtype=np.float32), taps)[: y.size]
 
 
+class _Track:
+    """A float32 signal read window by window: ``offset`` zeros, then ``n`` samples of data (an
+    array in memory, or a raw float32 file on disk read with ``pread``, so that no more than the
+    window read is ever resident), then zeros up to ``size``. Slicing (``x[a:b]``, ``a, b >= 0``)
+    follows NumPy: it is clipped to ``[0, size)``."""
+
+    dtype = np.dtype(np.float32)
+
+    def __init__(
+        self, data: np.ndarray | Path, n: int | None = None, *, offset: int = 0, size: int | None = None
+    ) -> None:
+        self.array = data if isinstance(data, np.ndarray) else None
+        self.path = None if isinstance(data, np.ndarray) else Path(data)
+        total = data.size if isinstance(data, np.ndarray) else self.path.stat().st_size // 4
+        self.n = total if n is None else min(n, total)
+        self.offset = offset
+        self.size = offset + self.n if size is None else size
+        self._fd: int | None = None
+
+    def view(self, *, n: int | None = None, offset: int = 0, size: int | None = None) -> _Track:
+        """The same data, with another padding (and at most ``n`` of its samples)."""
+        return _Track(self.array if self.array is not None else self.path, n, offset=offset, size=size)
+
+    def _data(self, a: int, b: int) -> np.ndarray:
+        if self.array is not None:
+            return self.array[a:b]
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_RDONLY)
+        out = np.empty(b - a, dtype=np.float32)
+        if out.size and os.preadv(self._fd, [out], 4 * a) != out.nbytes:
+            raise MusicEditError(f"align: short read from the scratch file {self.path}")
+        return out
+
+    def read(self, lo: int, hi: int) -> np.ndarray:
+        """Samples ``[lo, hi)`` with zeros outside the data (and outside ``[0, size)``)."""
+        a, b = max(lo, self.offset, 0), min(hi, self.offset + self.n, self.size)
+        if a == lo and b == hi:
+            return self._data(a - self.offset, b - self.offset)
+        out = np.zeros(max(hi - lo, 0), dtype=np.float32)
+        if b > a:
+            out[a - lo : b - lo] = self._data(a - self.offset, b - self.offset)
+        return out
+
+    def __getitem__(self, key: slice) -> np.ndarray:
+        start = 0 if key.start is None else min(key.start, self.size)
+        stop = self.size if key.stop is None else min(key.stop, self.size)
+        return self.read(start, max(start, stop))
+
+    def chunks(self, chunk: int) -> Iterator[tuple[int, int]]:
+        """``[c0, c1)`` covering ``[0, size)``, ``chunk`` samples each."""
+        for c0 in range(0, self.size, chunk):
+            yield c0, min(c0 + chunk, self.size)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __del__(self) -> None:
+        self.close()
+
+
+class _Store:
+    """Where the derived signals of an alignment live: in memory (``folder`` None), or as raw
+    float32 files in ``folder`` (the streamed path)."""
+
+    def __init__(self, folder: Path | None) -> None:
+        self.folder = folder
+        self.tracks: list[_Track] = []
+
+    def track(self, name: str, blocks: Iterable[np.ndarray]) -> _Track:
+        """A track holding the concatenation of ``blocks`` (float32)."""
+        if self.folder is None:
+            parts = [np.asarray(b, dtype=np.float32) for b in blocks]
+            data = parts[0] if len(parts) == 1 else np.concatenate(parts) if parts else np.zeros(0, np.float32)
+            track = _Track(data)
+        else:
+            path = self.folder / f"{name}.f32"
+            with open(path, "wb") as fh:
+                for block in blocks:
+                    np.asarray(block, dtype=np.float32).tofile(fh)
+            track = _Track(path)
+        self.tracks.append(track)
+        return track
+
+    def close(self) -> None:
+        for track in self.tracks:
+            track.close()
+
+
+class _CumSum:
+    """``concatenate([[0.0], cumsum(x.astype(float64) ** 2)])`` of a track, looked up without
+    being stored: every ``step``-th value is kept and the others are summed again from the one
+    before them, in the same order, so every value equals the full array's exactly."""
+
+    def __init__(self, track: _Track, step: int = 4096, chunk: int | None = None) -> None:
+        self.track, self.step = track, step
+        chunk = track.n if chunk is None else max(chunk // step, 1) * step
+        running, marks = 0.0, []
+        for c0 in range(0, track.n, max(chunk, 1)):
+            c1 = min(c0 + chunk, track.n)
+            values = np.empty(c1 - c0 + 1)
+            values[0] = running
+            np.square(track._data(c0, c1), out=values[1:], dtype=np.float64)
+            np.cumsum(values, out=values)
+            marks.append(values[0 : c1 - c0 : step].copy())  # a copy: not a view keeping the chunk
+            running = float(values[-1])
+        if track.n % step == 0:
+            marks.append(np.array([running]))
+        self.marks = np.concatenate(marks) if marks else np.zeros(1)
+
+    def _values(self, j: np.ndarray) -> np.ndarray:
+        """Cumulative sums at data positions ``j`` (``0 <= j <= n``)."""
+        if j.size == 0:
+            return np.zeros(0)
+        k = int(j.min()) // self.step
+        a, b = k * self.step, int(j.max())
+        x = self.track._data(a, b).astype(np.float64)
+        values = np.cumsum(np.concatenate([[self.marks[k]], x * x]))
+        return values[j - a]
+
+    def __getitem__(self, key: int | slice | np.ndarray) -> float | np.ndarray:
+        t = self.track
+        if isinstance(key, slice):
+            key = np.arange(key.start, key.stop)
+        j = np.clip(np.asarray(key, dtype=np.int64) - t.offset, 0, t.n)
+        if j.ndim == 0:
+            return float(self._values(j.reshape(1))[0])
+        return self._values(j)
+
+
+def _emphasised(store: _Store, name: str, y: _Track, chunk: int | None) -> _Track:
+    """:func:`_emphasis` of a track, chunk by chunk (equal to the one-piece result)."""
+    chunk = y.n if chunk is None else chunk
+
+    def blocks() -> Iterator[np.ndarray]:
+        for c0 in range(0, y.n, max(chunk, 1)):
+            lo = max(c0 - 2, 0)
+            yield _emphasis(y._data(lo, min(c0 + chunk, y.n)))[c0 - lo :]
+
+    return store.track(name, blocks())
+
+
+def _decimated(y: _Track, dec: int, chunk: int | None) -> np.ndarray:
+    """``resample_poly(y, 1, dec)`` of the whole (padded) track as float32, chunk by chunk
+    (equal to the one-piece result: every output sample sees the same samples and taps)."""
+    from scipy.signal import resample_poly
+
+    if chunk is None:
+        return resample_poly(y.read(0, y.size), 1, dec).astype(np.float32)
+    chunk = max(chunk // dec, 1) * dec
+    context = 64 * dec  # beyond the filter's 10 * dec + dec taps on either side
+    out = np.empty(-(-y.size // dec), dtype=np.float32)
+    for c0, c1 in y.chunks(chunk):
+        s, e = max(0, c0 - context), min(y.size, c1 + context)
+        part = resample_poly(y.read(s, e), 1, dec)
+        a = (c0 - s) // dec
+        out[c0 // dec : -(-c1 // dec)] = part[a : a + (-(-c1 // dec) - c0 // dec)]
+    return out
+
+
+def _block_energy(x: _Track, n_blocks: int, hop: int, chunk: int | None) -> np.ndarray:
+    """Energy (float64) of blocks ``[i * hop, (i + 1) * hop)`` of a track, ``i < n_blocks``."""
+    rows = n_blocks if chunk is None else max(chunk // hop, 1)
+    out = np.empty(n_blocks, dtype=np.float64)
+    for b0 in range(0, n_blocks, max(rows, 1)):
+        b1 = min(b0 + rows, n_blocks)
+        blocks = x.read(b0 * hop, b1 * hop).reshape(b1 - b0, hop)
+        out[b0:b1] = np.einsum("ij,ij->i", blocks, blocks, dtype=np.float64)
+    return out
+
+
 class _Signals:
     """Pre-emphasised edit and raw mono signals at the analysis rate, zero-padded so that any
-    block of the search lies inside, with per-frame energies and audibility."""
+    block of the search lies inside, with per-frame energies and audibility.
 
-    def __init__(self, y_edit: np.ndarray, y_raw: np.ndarray, hop: int, margin: int, silence_rms: float):
+    The signals are :class:`_Track` windows (in memory, or files read on demand) and the raw's
+    cumulative energies :class:`_CumSum` look-ups, so memory does not grow with the recordings
+    but for the decimated copies (a quarter of the samples) and per-frame values."""
+
+    def __init__(
+        self,
+        y_edit: _Track,
+        y_raw: _Track,
+        e_edit: _Track,
+        e_raw: _Track,
+        hop: int,
+        margin: int,
+        silence_rms: float,
+        chunk: int | None = None,
+    ):
+        """``y_*``: the analysis signals; ``e_*``: the same pre-emphasised (:func:`_emphasised`)."""
         self.hop = hop
         self.half = hop // 2
-        self.n_edit, self.n_raw = y_edit.size, y_raw.size
-        self.n_frames = 1 + y_edit.size // hop
-        plain = np.zeros(self.n_frames * hop, dtype=np.float32)
-        plain[self.half : self.half + y_edit.size] = y_edit[: plain.size - self.half]
-        level = np.einsum("ij,ij->i", *(plain.reshape(self.n_frames, hop),) * 2, dtype=np.float64)
+        self.n_edit, self.n_raw = y_edit.n, y_raw.n
+        self.n_frames = 1 + y_edit.n // hop
+        plain = y_edit.view(n=self.n_frames * hop - self.half, offset=self.half, size=self.n_frames * hop)
+        level = _block_energy(plain, self.n_frames, hop, chunk)
         self.audible = level >= silence_rms**2 * hop
         """Frames loud enough to judge (plain signal: pre-emphasis would hide a bass line)."""
         # Decimated plain copies for the coarse lag search: decimated pre-emphasised audio would
         # hold most of its energy near the new Nyquist, where half a sample of lag decorrelates.
         self.dec = DECIMATION if hop % DECIMATION == 0 and margin % DECIMATION == 0 else 1
         self.margin = margin
-        self.edit_dec = self._pad_edit(y_edit)
-        self.raw_dec = self._pad_raw(y_raw)
+        edit_size, raw_size = self.n_frames * hop + hop, y_raw.n + 2 * margin
         if self.dec > 1:
-            from scipy.signal import resample_poly
-
-            self.edit_dec = resample_poly(self.edit_dec, 1, self.dec).astype(np.float32)
-            self.raw_dec = resample_poly(self.raw_dec, 1, self.dec).astype(np.float32)
+            self.edit_dec = _decimated(y_edit.view(offset=self.half, size=edit_size), self.dec, chunk)
+            self.raw_dec = _decimated(y_raw.view(offset=margin, size=raw_size), self.dec, chunk)
+        else:
+            self.edit_dec = y_edit.view(offset=self.half, size=edit_size).read(0, edit_size)
+            self.raw_dec = y_raw.view(offset=margin, size=raw_size).read(0, raw_size)
         # edit frame i's block: edit samples [i*hop - half, i*hop - half + hop)
-        self.edit = self._pad_edit(_emphasis(y_edit))
-        self.edit_blocks = self.edit[: self.n_frames * hop].reshape(self.n_frames, hop)
-        self.edit_energy = np.einsum("ij,ij->i", self.edit_blocks, self.edit_blocks, dtype=np.float64)
-        self.raw = self._pad_raw(_emphasis(y_raw))
-        self.raw_cum = np.concatenate([[0.0], np.cumsum(self.raw.astype(np.float64) ** 2)])
-        self.raw_dec_cum = np.concatenate([[0.0], np.cumsum(self.raw_dec.astype(np.float64) ** 2)])
+        self.edit = e_edit.view(offset=self.half, size=edit_size)
+        self.edit_energy = _block_energy(self.edit, self.n_frames, hop, chunk)
+        self.raw = e_raw.view(offset=margin, size=raw_size)
+        self.raw_cum = _CumSum(self.raw, chunk=chunk)
+        self.raw_dec_cum = _CumSum(_Track(self.raw_dec), chunk=chunk)
 
-    def _pad_edit(self, y: np.ndarray) -> np.ndarray:
-        out = np.zeros(self.n_frames * self.hop + self.hop, dtype=np.float32)
-        out[self.half : self.half + y.size] = y
-        return out
-
-    def _pad_raw(self, y: np.ndarray) -> np.ndarray:
-        out = np.zeros(y.size + 2 * self.margin, dtype=np.float32)
-        out[self.margin : self.margin + y.size] = y
-        return out
+    def edit_blocks(self, f0: int, f1: int) -> np.ndarray:
+        """Edit frames ``[f0, f1)`` as blocks ``(f1 - f0, hop)``."""
+        return self.edit[f0 * self.hop : f1 * self.hop].reshape(f1 - f0, self.hop)
 
     def window_ncc(self, f0: int, f1: int, offset: int) -> float:
         """Normalised correlation of edit frames ``[f0, f1)`` with the raw at ``offset``."""
@@ -354,9 +564,9 @@ class _Signals:
         if start < 0 or stop > self.raw.size:
             return np.zeros(f1 - f0), np.zeros(f1 - f0), False
         raw_blocks = self.raw[start:stop].reshape(f1 - f0, hop)
-        dots = np.einsum("ij,ij->i", self.edit_blocks[f0:f1], raw_blocks, dtype=np.float64)
-        edges = start + hop * np.arange(f1 - f0 + 1)
-        energy = self.raw_cum[edges[1:]] - self.raw_cum[edges[:-1]]
+        dots = np.einsum("ij,ij->i", self.edit_blocks(f0, f1), raw_blocks, dtype=np.float64)
+        cum = self.raw_cum[start + hop * np.arange(f1 - f0 + 1)]
+        energy = cum[1:] - cum[:-1]
         return dots, energy, True
 
 
@@ -442,6 +652,89 @@ def align(
         Less than ``config.min_aligned_fraction`` of the edit's audible frames is found in the
         raw (the files are not an edit and its raw), or a recording is empty.
     """
+    if raw.n_samples == 0 or edit.n_samples == 0:
+        raise MusicEditError("align: the raw and the edit must both hold samples.")
+    return _align_recordings(
+        _Recording.from_audio(raw, params), _Recording.from_audio(edit, params), params, config, folder=None
+    )
+
+
+@dataclasses.dataclass
+class _Recording:
+    """What the alignment reads of a recording: its extent, and its mono samples block by block
+    (at the analysis rate, and at its own rate), from memory or from its file."""
+
+    sample_rate: int
+    n_samples: int
+    path: Path | None
+    analysis_blocks: Callable[[], Iterable[np.ndarray]]
+    own_blocks: Callable[[], Iterable[np.ndarray]]
+
+    @property
+    def duration(self) -> float:
+        return self.n_samples / self.sample_rate
+
+    @classmethod
+    def from_audio(cls, audio: Audio, params: AudioParams) -> _Recording:
+        return cls(
+            audio.sample_rate,
+            audio.n_samples,
+            audio.path,
+            lambda: [analysis_signal(audio, params)],
+            lambda: [audio.mono()],
+        )
+
+    @classmethod
+    def from_file(cls, path: Path, params: AudioParams, block_seconds: float = 60.0) -> _Recording:
+        """Read block by block (:func:`editor_env.audio.stream_analysis_signal`): a resampled
+        recording equals its one-shot resampling within float rounding, one at the analysis
+        rate is read exactly."""
+        import soundfile as sf
+
+        from editor_env.audio import audio_extent, load_audio, stream_analysis_signal
+
+        path = Path(path)
+        if not path.is_file() or path.stat().st_size == 0:
+            load_audio(path)  # raises the missing / empty file's error
+        sample_rate, n_samples = audio_extent(path)
+        if n_samples == 0:
+            load_audio(path)  # raises "holds no samples"
+
+        def own() -> Iterator[np.ndarray]:
+            size = max(int(block_seconds * sample_rate), 1)
+            for block in sf.blocks(str(path), blocksize=size, dtype="float32", always_2d=True):
+                yield block.mean(axis=1, dtype=np.float32)
+
+        return cls(
+            sample_rate,
+            n_samples,
+            path,
+            lambda: stream_analysis_signal(path, params, block_seconds=block_seconds),
+            own,
+        )
+
+
+def _align_recordings(
+    raw: _Recording,
+    edit: _Recording,
+    params: AudioParams,
+    config: AlignConfig | None,
+    *,
+    folder: Path | None,
+    chunk: int | None = None,
+) -> Alignment:
+    """:func:`align` of two recordings; the derived signals live in memory (``folder`` None,
+    every pass in one piece) or in scratch files in ``folder`` (passes of ``chunk`` samples)."""
+    store = _Store(folder)
+    try:
+        return _align_stored(raw, edit, params, config, store, chunk)
+    finally:
+        store.close()
+
+
+def _align_stored(
+    raw: _Recording, edit: _Recording, params: AudioParams, config: AlignConfig | None, store: _Store, chunk: int | None
+) -> Alignment:
     config = AlignConfig() if config is None else config
     timings: dict[str, float] = {}
     clock = time.perf_counter()
@@ -452,17 +745,17 @@ def align(
         timings[name] = round(now - clock, 4)
         clock = now
 
-    if raw.n_samples == 0 or edit.n_samples == 0:
-        raise MusicEditError("align: the raw and the edit must both hold samples.")
     hop, sr_a = params.hop_length, params.sample_rate
-    y_raw = analysis_signal(raw, params)
-    y_edit = analysis_signal(edit, params)
+    y_raw = store.track("raw", raw.analysis_blocks())
+    y_edit = store.track("edit", edit.analysis_blocks())
     for name, audio, y in (("raw recording", raw, y_raw), ("edit", edit, y_edit)):
-        if not np.abs(y).max(initial=0.0) > config.silence_rms:
+        if not _peak(y, chunk) > config.silence_rms:
             where = f" {audio.path}" if audio.path else ""
             raise MusicEditError(
                 f"The {name}{where} is silent (no sample above {config.silence_rms:g}): nothing to align."
             )
+    e_raw = _emphasised(store, "raw_emphasised", y_raw, chunk)
+    e_edit = _emphasised(store, "edit_emphasised", y_edit, chunk)
     lap("resample")
 
     raw_db = _mel_db(y_raw, params, config.n_mels, config.n_fft)
@@ -474,7 +767,8 @@ def align(
     votes = _vote(_voting_features(edit_db), _voting_features(raw_db), window, config.n_candidates)
     lap("vote")
 
-    sig = _Signals(y_edit, y_raw, hop, margin=(window + 4) * hop, silence_rms=config.silence_rms)
+    margin = (window + 4) * hop
+    sig = _Signals(y_edit, y_raw, e_edit, e_raw, hop, margin, config.silence_rms, chunk)
     offsets, window_states = _candidate_offsets(sig, votes, window, config)
     lap("refine")
 
@@ -491,10 +785,12 @@ def align(
         )
 
     # Work at the recordings' own rate when they share it: seams to the sample there.
-    if raw.sample_rate == edit.sample_rate:
-        work_rate, work_edit, work_raw = raw.sample_rate, _emphasis(edit.mono()), _emphasis(raw.mono())
-    else:
-        work_rate, work_edit, work_raw = sr_a, _emphasis(y_edit), _emphasis(y_raw)
+    # (At the analysis rate the analysis signals are the recordings' own mono samples.)
+    work_rate, work_edit, work_raw = sr_a, e_edit, e_raw
+    if raw.sample_rate == edit.sample_rate != sr_a:
+        work_rate = raw.sample_rate
+        work_edit = _emphasised(store, "edit_own", store.track("edit_own_plain", edit.own_blocks()), chunk)
+        work_raw = _emphasised(store, "raw_own", store.track("raw_own_plain", raw.own_blocks()), chunk)
     work_spans = _spans_from_path(path, offsets, sig, work_edit, work_raw, work_rate, sr_a)
     lap("seams")
 
@@ -532,6 +828,14 @@ def align(
         "params_hash": settings_hash(params, config),
     }
     return Alignment(pointers, ops, confidence, spans, segments, info)
+
+
+def _peak(y: _Track, chunk: int | None) -> float:
+    """Largest absolute sample of a track."""
+    chunk = max(y.n if chunk is None else chunk, 1)
+    return max(
+        (float(np.abs(y._data(c0, min(c0 + chunk, y.n))).max(initial=0.0)) for c0 in range(0, y.n, chunk)), default=0.0
+    )
 
 
 def _candidate_offsets(
@@ -661,8 +965,10 @@ def _viterbi(
     return path
 
 
-def _read(x: np.ndarray, lo: int, hi: int) -> np.ndarray:
+def _read(x: np.ndarray | _Track, lo: int, hi: int) -> np.ndarray:
     """``x[lo:hi]`` with zeros where ``[lo, hi)`` lies outside ``x``."""
+    if isinstance(x, _Track):
+        return x.read(lo, hi)
     if lo >= 0 and hi <= x.size:
         return x[lo:hi]
     out = np.zeros(max(hi - lo, 0), dtype=x.dtype)
@@ -713,8 +1019,8 @@ def _spans_from_path(
     path: np.ndarray,
     offsets: list[int],
     sig: _Signals,
-    work_edit: np.ndarray,
-    work_raw: np.ndarray,
+    work_edit: _Track,
+    work_raw: _Track,
     work_rate: int,
     sr_a: int,
 ) -> list[_WorkSpan]:
@@ -772,7 +1078,7 @@ def _spans_from_path(
 
 
 def _refine_work_offset(
-    work_edit: np.ndarray, work_raw: np.ndarray, f0: int, f1: int, offset: int, ratio: float, hop: int, radius: int
+    work_edit: _Track, work_raw: _Track, f0: int, f1: int, offset: int, ratio: float, hop: int, radius: int
 ) -> int:
     """Best offset within ``radius`` work samples, by correlation over (up to 2 s of) the run."""
     lo = int(round(f0 * hop * ratio))
@@ -799,8 +1105,8 @@ def _span_frames(span: _WorkSpan, work_rate: int, fs: float, n_frames: int) -> t
 
 
 def _span_stats(
-    work_edit: np.ndarray,
-    work_raw: np.ndarray,
+    work_edit: _Track,
+    work_raw: _Track,
     span: _WorkSpan,
     i0: int,
     i1: int,
@@ -814,16 +1120,22 @@ def _span_stats(
     half = params.hop_length // 2
     bounds = np.round((np.arange(i0, i1 + 1) * params.hop_length - half) * ratio).astype(np.int64)
     bounds = np.clip(bounds, 0, work_edit.size)
-    lo, hi = int(bounds[0]), int(bounds[-1])
-    e = work_edit[lo:hi].astype(np.float64)
-    r = _read(work_raw, lo + span.offset, hi + span.offset).astype(np.float64)
-    edges = bounds - lo
-
-    def per_frame(x: np.ndarray) -> np.ndarray:
-        cum = np.concatenate([[0.0], np.cumsum(x)])
-        return cum[edges[1:]] - cum[edges[:-1]]
-
-    dots, edit_energy, raw_energy = per_frame(e * r), per_frame(e * e), per_frame(r * r)
+    edges = bounds - bounds[0]
+    # Per-frame sums as differences of running sums over the whole span, SPAN_FRAMES frames at
+    # a time (each piece's running sums continue the last: the same values as in one piece).
+    sums = np.empty((3, i1 - i0))
+    carry = [0.0, 0.0, 0.0]
+    for k0 in range(0, i1 - i0, SPAN_FRAMES):
+        k1 = min(k0 + SPAN_FRAMES, i1 - i0)
+        lo, hi = int(bounds[k0]), int(bounds[k1])
+        e = work_edit[lo:hi].astype(np.float64)
+        r = _read(work_raw, lo + span.offset, hi + span.offset).astype(np.float64)
+        local = bounds[k0 : k1 + 1] - lo
+        for j, x in enumerate((e * r, e * e, r * r)):
+            cum = np.cumsum(np.concatenate([[carry[j]], x]))
+            sums[j, k0:k1] = cum[local[1:]] - cum[local[:-1]]
+            carry[j] = float(cum[-1])
+    dots, edit_energy, raw_energy = sums
     valid = raw_energy > 1e-10 * np.maximum(edges[1:] - edges[:-1], 1)
     ncc = np.where(valid, _ncc(dots, edit_energy, raw_energy), np.nan)
     gain = np.where(valid, dots / np.maximum(raw_energy, 1e-12), np.nan)
@@ -902,8 +1214,8 @@ def _estimate_effects(
     sig: _Signals,
     edit_db: np.ndarray,
     raw_db: np.ndarray,
-    work_edit: np.ndarray,
-    work_raw: np.ndarray,
+    work_edit: _Track,
+    work_raw: _Track,
     work_rate: int,
     params: AudioParams,
     config: AlignConfig,
@@ -1066,8 +1378,8 @@ def _piece_levels(
 def _labels(
     spans: list[_WorkSpan],
     sig: _Signals,
-    work_edit: np.ndarray,
-    work_raw: np.ndarray,
+    work_edit: _Track,
+    work_raw: _Track,
     n_raw: int,
     work_rate: int,
     params: AudioParams,
@@ -1366,13 +1678,25 @@ def align_files(
     config: AlignConfig | None = None,
     force: bool = False,
     plot: bool = True,
+    stream_seconds: float = STREAM_SECONDS,
+    chunk_samples: int = CHUNK_SAMPLES,
 ) -> AlignFileResult:
     """Align two audio files and write the four files of :func:`save_alignment`.
 
     A pair already aligned with the same settings (and unchanged recordings) is skipped unless
     ``force``. ``sample`` defaults to :func:`sample_name` of ``raw_path``.
+
+    When either recording is longer than ``stream_seconds`` (default 20 minutes) the pair is
+    streamed: both files are read block by block, their derived signals (analysis-rate mono,
+    pre-emphasised copies) go to scratch files in the temporary folder (``TMPDIR``; about 8 bytes
+    a sample at the analysis rate, plus as much again at the own rate when that differs) and are
+    read back window by window, and every pass over them takes ``chunk_samples`` at a time.
+    Memory then holds the features and the decimated copies (a quarter of the samples), not the
+    recordings. The result equals the in-memory one, except that a recording resampled to the
+    analysis rate is resampled by a soxr stream (equal to one-shot resampling within float
+    rounding).
     """
-    from editor_env.audio import load_audio
+    from editor_env.audio import audio_extent, load_audio
 
     raw_path, edit_path = Path(raw_path), Path(edit_path)
     sample = sample or sample_name(raw_path)
@@ -1380,7 +1704,19 @@ def align_files(
     if not force and is_aligned(paths, raw_path, edit_path, params, config, plot=plot):
         return AlignFileResult(sample, paths, skipped=True)
     _check_writable(paths, sample, force)
-    alignment = align(load_audio(raw_path), load_audio(edit_path), params=params, config=config)
+    longest = 0.0
+    for path in (raw_path, edit_path):
+        if path.is_file() and path.stat().st_size > 0:
+            rate, n = audio_extent(path)
+            longest = max(longest, n / rate)
+    if longest > stream_seconds:
+        import tempfile
+
+        raw, edit = _Recording.from_file(raw_path, params), _Recording.from_file(edit_path, params)
+        with tempfile.TemporaryDirectory(prefix="musicedit-align-") as folder:
+            alignment = _align_recordings(raw, edit, params, config, folder=Path(folder), chunk=chunk_samples)
+    else:
+        alignment = align(load_audio(raw_path), load_audio(edit_path), params=params, config=config)
     sources = {"raw": _source(raw_path), "edit": _source(edit_path)}
     written = save_alignment(alignment, out_dir, sample, sources=sources, plot=plot, force=force)
     return AlignFileResult(sample, written, skipped=False, alignment=alignment)

@@ -230,6 +230,8 @@ def run_alternatives(name: str, request: EditRequest) -> list[EditList]:
     for edl in candidates:
         edl.meta.setdefault("paradigm", paradigm.name)
         edl.meta["source"] = request.name
+        if constraints is not None:  # every paradigm's EDL says what it was asked for
+            edl.meta.setdefault("constraints", constraints.to_dict())
         finish_edit(edl, constraints, request.analysis, raw_duration_s=request.raw_duration_s)
     if constraints is None:
         return candidates[:1]

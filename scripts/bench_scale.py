@@ -1,7 +1,8 @@
 """Scaling figures: precache throughput on local processes and Ray, and peak memory on a 2-hour recording.
 
     python scripts/bench_scale.py [--n 8] [--long-minutes 120] [--out bench_output/scale]
-                                  [--skip-throughput] [--skip-long] [--align-limit-gb 8] [--align-timeout 900]
+                                  [--skip-throughput] [--skip-long] [--stages precache,pointer,align_piece,align_long]
+                                  [--align-limit-gb 8] [--align-timeout 900]
 
 1. Throughput: ``--n`` generated pairs (``musicedit synth``, seed 0, 30-40 s) are precached into a
    fresh cache by each of: local backend with 1 and 2 workers, Ray (a local instance with 2 CPUs,
@@ -16,9 +17,12 @@
    mel in chunks), pointer inference (the full recipe's network, untrained, decoding exactly
    0.67 x the raw frames as ``scripts/bench_pointer.py`` does, from the cached analysis: the
    analysis itself is the precache stage's code path, :func:`editor_env.cache.analyze_file`), and
-   alignment of one 10-minute piece and of the whole pair, the latter under an address-space limit
-   (``--align-limit-gb``) and a time limit (``--align-timeout``): alignment loads both recordings
-   whole and is not chunked, so on a small machine it may not finish; the table says so.
+   alignment of one 10-minute piece (in memory) and of the whole pair (streamed: longer than
+   :data:`imitation_data.align.STREAM_SECONDS`, both recordings are read block by block and their
+   derived signals kept in scratch files), the latter under an address-space limit
+   (``--align-limit-gb``) and a time limit (``--align-timeout``); the table says when a stage did
+   not finish. ``--stages`` picks some of them (``--stages align_long --skip-throughput``: the
+   2-hour alignment alone; the pair is generated first when missing).
 
 The machine is shared: timings vary with the other jobs on it.
 """
@@ -168,6 +172,11 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "bench_output" / "scale")
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--skip-long", action="store_true")
+    parser.add_argument(
+        "--stages",
+        default="precache,pointer,align_piece,align_long",
+        help="long-recording stages to run, comma-separated (default all; pointer needs precache's cache)",
+    )
     parser.add_argument("--align-limit-gb", type=float, default=8.0, help="address-space limit of the long alignment")
     parser.add_argument("--align-timeout", type=float, default=900.0, help="seconds allowed to the long alignment")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
@@ -187,9 +196,15 @@ def main() -> int:
             ("precache", f"precache of a {label} (raw: mel, beats, features; edit: mel), chunked", None),
             ("pointer", f"pointer inference on the {label}: full recipe, 0.67 x frames decoded, from its cache", None),
             ("align_piece", "alignment of one 10-minute piece of it (raw vs its edit)", None),
-            ("align_long", f"alignment of the whole {label} and its edit (not chunked)", args.align_timeout),
+            ("align_long", f"alignment of the whole {label} and its edit (streamed)", args.align_timeout),
         )
+        wanted = {name.strip() for name in args.stages.split(",") if name.strip()}
+        unknown = wanted - {stage for stage, _, _ in stages}
+        if unknown:
+            parser.error(f"unknown stage(s) {', '.join(sorted(unknown))}")
         for stage, what, timeout in stages:
+            if stage not in wanted:
+                continue
             result = _child(stage, args, data, timeout)
             if "error" in result:
                 figure = f"not measured: {result['error']}"

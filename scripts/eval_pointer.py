@@ -56,7 +56,27 @@ def prepare(work: Path, args) -> dict[str, Path]:
     return dirs
 
 
-def evaluate(model, dirs: dict[str, Path], threads: int) -> dict[str, float]:
+def constrained_edit(model, checkpoint: Path, task, raw_info, slack_s: float):
+    """The network's edit as ``musicedit edit --slack`` makes it: constrained beam search for 0.67 +- ``slack_s``."""
+    from editor_env.constraints import EditConstraints
+    from editor_env.paradigms import EditRequest, run_paradigm
+
+    request = EditRequest(
+        task.analysis,
+        raw_info.samplerate,
+        raw_info.frames,
+        raw_path=task.raw_path,
+        name=task.name,
+        checkpoint=str(checkpoint),
+        device="cpu",
+        constraints=EditConstraints(target_ratio=0.67, slack_s=slack_s),
+    )
+    return run_paradigm("pointer", request)
+
+
+def evaluate(
+    model, dirs: dict[str, Path], threads: int, checkpoint: Path | None = None, slack_s: float | None = None
+) -> dict[str, float]:
     import soundfile as sf
     import torch as th
 
@@ -87,20 +107,23 @@ def evaluate(model, dirs: dict[str, Path], threads: int) -> dict[str, float]:
         tf_frames += m
         stop_fired += int(tf["stop"].sum())
         stop_right += int(tf["stop"][m])
+        task = tasks[name]
+        raw_info = sf.info(task.raw_path)
+        scorer = Scorer(task.analysis, task.reference)
         start = time.perf_counter()
-        pred, info = model.decode(sample.mel)
+        if slack_s is None:
+            pred, info = model.decode(sample.mel)
+            edl = None
+            if pred.size:
+                edl = EditList.from_pointers(pred, sample_rate=raw_info.samplerate, raw_length=raw_info.frames)
+        else:
+            edl = constrained_edit(model, checkpoint, task, raw_info, slack_s)
+            pred, info = edl.to_pointers(), {"stopped_by": "window", "seams": len(edl.seams())}
         decode_s = time.perf_counter() - start
         n = min(pred.size, m)
         exact = float((pred[:n] == sample.pointers[:n]).sum()) / m
         within5 = float((np.abs(pred[:n] - sample.pointers[:n]) <= 5).sum()) / m
-        task = tasks[name]
-        raw_info = sf.info(task.raw_path)
-        scorer = Scorer(task.analysis, task.reference)
-        if pred.size:
-            edl = EditList.from_pointers(pred, sample_rate=raw_info.samplerate, raw_length=raw_info.frames)
-            pointer_reward = scorer.score(edl).total
-        else:
-            pointer_reward = 0.0
+        pointer_reward = scorer.score(edl).total if edl is not None else 0.0
         baseline = retarget(task.analysis, sample_rate=raw_info.samplerate, raw_length=raw_info.frames)
         rows.append(
             {
@@ -155,6 +178,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=None, help="epochs (default: the config's)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--val-fraction", type=float, default=0.1, help="training pairs the trainer validates on")
+    parser.add_argument(
+        "--slack",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="decode as musicedit edit does, asked for 0.67 +- SECONDS (constrained beam search) instead of greedily",
+    )
     args = parser.parse_args(argv)
 
     import torch as th
@@ -194,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         checkpoint = args.checkpoint
     model, _ = load_model(checkpoint, device="cpu")
-    figures = evaluate(model, dirs, args.threads)
+    figures = evaluate(model, dirs, args.threads, checkpoint, args.slack)
     checks = [
         (
             "val/delta_accuracy (held-out, teacher forcing)",

@@ -28,6 +28,9 @@ _LAZY = {
     "train": "pointer_baseline.trainers.pointer_trainer",
     "predict_pointers": "pointer_baseline.infer",
     "pointer_edit_list": "pointer_baseline.infer",
+    "pointer_edit_lists": "pointer_baseline.infer",
+    "constrained_decode": "pointer_baseline.decode",
+    "BeamEdit": "pointer_baseline.decode",
     "edit_with_pointer_network": "pointer_baseline.infer",
 }
 

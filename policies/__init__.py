@@ -15,6 +15,10 @@ _LAZY = {
     "load_demonstrations": "policies.ppo",
     "TrainConfig": "policies.train",
     "agent_edit_list": "policies.infer",
+    "agent_edit_lists": "policies.infer",
+    "AuxiliaryHeads": "policies.auxiliary",
+    "aux_targets": "policies.auxiliary",
+    "aux_targets_from_obs": "policies.auxiliary",
     "PolicyConfigError": "policies.errors",
 }
 

@@ -85,6 +85,15 @@ class BCMaskablePPO(MaskablePPO):
         self.bc_batch_size = bc_batch_size
         super().__init__(*args, **kwargs)
 
+    def _setup_learn(self, *args, **kwargs):
+        """MaskablePPO's, but without TensorBoard it logs in memory (and to stdout when verbose) instead of
+        letting SB3 create an empty ``/tmp/SB3-<date>`` folder on every ``learn``."""
+        if self.tensorboard_log is None and not self._custom_logger:
+            from stable_baselines3.common.logger import Logger, make_output_format
+
+            self.set_logger(Logger(None, [make_output_format("stdout", "")] if self.verbose >= 1 else []))
+        return super()._setup_learn(*args, **kwargs)
+
     def _excluded_save_params(self) -> list[str]:
         # demonstrations can be large and belong to the data set, not the model
         return [*super()._excluded_save_params(), "demonstrations"]

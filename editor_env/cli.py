@@ -35,6 +35,11 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--min-duration", type=float, default=40.0, help="shortest raw jam in seconds (default 40)")
     p.add_argument("--max-duration", type=float, default=80.0, help="longest raw jam in seconds (default 80)")
     p.add_argument("--no-effects", action="store_true", help="edits of cuts and reorders only (no fades or gain)")
+    p.add_argument(
+        "--no-restructure",
+        action="store_true",
+        help="no random section moves or repeats: the edit is the song in order with the junk cut (determined by the audio)",
+    )
     p.add_argument("--plot", action="store_true", help="also write {sample}_synth.png pictures of each pair")
     p.set_defaults(func=_run_synth)
 
@@ -53,6 +58,7 @@ def _run_synth(args: argparse.Namespace) -> int:
         seed=args.seed,
         duration_range_s=(args.min_duration, args.max_duration),
         effects=not args.no_effects,
+        restructure=not args.no_restructure,
         plot=args.plot,
     )
     print(f"Wrote {len(names)} pair(s): {', '.join(names)}")

@@ -608,12 +608,18 @@ def _song_form(rng: np.random.Generator, target_bars: float) -> tuple[list[str],
 
 
 def _plan_edit(
-    rng: np.random.Generator, form: list[str], form_bars: list[int]
+    rng: np.random.Generator, form: list[str], form_bars: list[int], restructure: bool = True
 ) -> tuple[list[tuple[int, int, int, str]], dict[str, bool]]:
-    """The edit as (section index, first bar, n bars, role) in output order."""
+    """The edit as (section index, first bar, n bars, role) in output order.
+
+    With ``restructure`` a section may be moved earlier (30 %) and one played again (30 %); both
+    are drawn at random, independent of the audio, so nothing in the raw tells an editor which.
+    """
     m = len(form)
     plan = [(i, 0, form_bars[i], "keep") for i in range(m)]
     features = {"reorder": False, "loop": False}
+    if not restructure:
+        return plan, features
     if m >= 4 and rng.random() < 0.3:  # a later section moved earlier
         j = int(rng.integers(2, m - 1))
         i = int(rng.integers(1, j))
@@ -728,6 +734,7 @@ def generate_pair(
     n_channels: int = 1,
     duration_range_s: tuple[float, float] = (40.0, 80.0),
     effects: bool = True,
+    restructure: bool = True,
     params: AudioParams = DEFAULT_PARAMS,
 ) -> SynthPair:
     """Generate one raw jam and its polished edit with exact ground truth.
@@ -745,6 +752,11 @@ def generate_pair(
         sections, so the actual length lands near the draw, not exactly on it.
     effects : bool
         If False the edit is made of cuts, reorders and loops only (no fades, no gain).
+    restructure : bool
+        If False no section is moved or played again: the edit is the song's sections in order
+        with the junk cut, which the raw audio determines (the random reorders and loops of the
+        default cannot be told from the audio, so they bound what any editor can reproduce
+        frame by frame). The raw audio differs from the default's for the same seed.
     params : AudioParams
         Analysis parameters of the pointer and op sequences.
 
@@ -766,7 +778,7 @@ def generate_pair(
     raw_target_s = float(rng.uniform(low, high))
     beat_s = song.spb / sample_rate
     form, form_bars = _song_form(rng, raw_target_s * ratio_target / beat_s / BEATS_PER_BAR)
-    plan, features = _plan_edit(rng, form, form_bars)
+    plan, features = _plan_edit(rng, form, form_bars, restructure)
     edit_beats = sum(n_bars * BEATS_PER_BAR for _, _, n_bars, _ in plan)
     song_beats = sum(form_bars) * BEATS_PER_BAR
     junk_beats = int(round(edit_beats / ratio_target)) - song_beats
@@ -840,6 +852,7 @@ def generate_pair(
         "edit_frames": int(pointers.size),
         "duration_range_s": [low, high],
         "effects": bool(effects),
+        **({} if restructure else {"restructure": False}),  # absent = True: older files stay valid
         "params": params.to_dict(),
         "params_hash": params.hash(),
         "edit_features": features,
@@ -929,6 +942,10 @@ def pair_file_bytes(pair: SynthPair) -> dict[str, bytes]:
     }
 
 
+_INFO_DEFAULTS = {"restructure": True}
+"""Settings an info file leaves out when they have their default value."""
+
+
 def _finished(paths: dict[str, Path], expected: dict[str, Any]) -> bool:
     """Whether a sample's files all exist and its info says it was made with these settings."""
     if not all(path.is_file() for path in paths.values()):
@@ -937,7 +954,7 @@ def _finished(paths: dict[str, Path], expected: dict[str, Any]) -> bool:
         info = json.loads(paths["info"].read_text())
     except (OSError, ValueError):
         return False
-    return isinstance(info, dict) and all(info.get(k) == v for k, v in expected.items())
+    return isinstance(info, dict) and all(info.get(k, _INFO_DEFAULTS.get(k)) == v for k, v in expected.items())
 
 
 def write_dataset(
@@ -976,7 +993,7 @@ def write_dataset(
         Show a tqdm progress bar.
     **generate_kwargs
         Passed to :func:`generate_pair` (``sample_rate``, ``n_channels``, ``duration_range_s``,
-        ``effects``, ``params``).
+        ``effects``, ``restructure``, ``params``).
 
     Returns
     -------
@@ -997,6 +1014,7 @@ def write_dataset(
         "n_channels",
         "duration_range_s",
         "effects",
+        "restructure",
         "params",
     }
     if unknown:
@@ -1019,6 +1037,7 @@ def write_dataset(
             "n_channels": int(generate_kwargs.get("n_channels", 1)),
             "duration_range_s": [low, high],
             "effects": bool(generate_kwargs.get("effects", True)),
+            "restructure": bool(generate_kwargs.get("restructure", True)),
             "params_hash": params.hash(),
         }
         if not overwrite and _finished(paths, expected) and (picture.is_file() or not plot):

@@ -92,6 +92,22 @@ def test_effects_false_makes_only_cuts():
         assert set(np.unique(p.ops)) <= {EditOp.COPY, EditOp.SKIP, EditOp.LOOP}
 
 
+def test_restructure_false_keeps_the_song_in_order():
+    """Without the random moves and repeats the edit is the raw's non-junk sections, in raw order, each once."""
+    seen_moves = False
+    for seed in range(8):
+        p = pair(seed, restructure=False)
+        assert p.info["restructure"] is False
+        assert not p.info["edit_features"]["reorder"] and not p.info["edit_features"]["loop"]
+        sections = [(s["start_beat"], s["end_beat"]) for s in p.info["raw_sections"] if not s["junk"]]
+        assert [(seg.raw_start_beat, seg.raw_end_beat) for seg in p.edl.segments] == sections
+        assert np.all(np.diff(p.pointers) > 0) and RATIO_BOUNDS[0] <= p.edit.n_samples / p.raw.n_samples
+        features = pair(seed).info["edit_features"]
+        seen_moves |= features["reorder"] or features["loop"]
+        assert "restructure" not in pair(seed).info  # the default writes the same files as before
+    assert seen_moves  # the default does move or repeat sections for some of these seeds
+
+
 def test_layout_and_beat_grid():
     p = pair(3)
     info, spb = p.info, p.info["samples_per_beat"]
@@ -159,6 +175,17 @@ def test_write_dataset_resumes_and_never_overwrites_user_files(tmp_path):
     assert not (tmp_path / "pointer_sequences" / "synth_0002_info.json").exists()
     write_dataset(tmp_path, 3, overwrite=True, **kwargs)
     assert user.read_bytes()[:4] == b"RIFF"
+
+
+def test_write_dataset_tells_restructure_apart(tmp_path):
+    kwargs = dict(seed=3, duration_range_s=SHORT, progress=False)
+    write_dataset(tmp_path, 1, **kwargs)
+    with pytest.raises(MusicEditError, match="synth_0000"):  # other settings: never written over silently
+        write_dataset(tmp_path, 1, restructure=False, **kwargs)
+    write_dataset(tmp_path / "in_order", 1, restructure=False, **kwargs)
+    stamp = (tmp_path / "in_order" / "pointer_sequences" / "synth_0000_info.json").stat().st_mtime_ns
+    write_dataset(tmp_path / "in_order", 1, restructure=False, **kwargs)  # resumes
+    assert (tmp_path / "in_order" / "pointer_sequences" / "synth_0000_info.json").stat().st_mtime_ns == stamp
 
 
 def test_plot_pair_writes_png(tmp_path):

@@ -11,7 +11,10 @@ search finds the best-scoring ones:
   continued; a forward jump never skips a locked-keep beat, and the first beat played is the
   recording's first beat or a downbeat, no later than the first locked-keep beat (with these rules every locked-keep beat
   is played once the edit has reached past the last one);
-- a locked-cut beat is never played;
+- a locked-cut beat is never played, and no beat is played more than ``max_plays`` times (default 2:
+  a section may come back once; without the cap the search fills a long request by looping one bar
+  over and over, which scores well beat by beat and sounds like a stuck record). When no edit
+  obeys the cap (a request far longer than the recording), the search runs again without it;
 - the edit **stops** only at the end of a bar or of the recording (or where ``end_boundaries`` allows), with its duration within
   ``target_s +- slack_s`` and every locked-keep beat played; a hypothesis that can no longer fit in the
   length window the locked-keep beats it still owes, or the shortest way to a boundary where it may
@@ -72,6 +75,7 @@ class _Hyp:
     run: int  # output frames since the last seam
     seams: int
     reached: int  # highest raw beat played
+    plays: np.ndarray | None = None  # (n_beats,) int16 times each raw beat was played; None: not counted
 
     def path(self) -> np.ndarray:
         beats, node = [], self.node
@@ -195,6 +199,7 @@ def constrained_decode(
     min_jump_beats: int | None = None,
     beats_per_bar: int | None = None,
     end_boundaries: np.ndarray | None = None,
+    max_plays: int | None = 2,
     params: AudioParams = DEFAULT_PARAMS,
 ) -> list[BeamEdit]:
     """The ``n_best`` best edits (module docstring), best first.
@@ -209,8 +214,52 @@ def constrained_decode(
     :param min_jump_beats: shortest jump in beats (default ``beats_per_bar``).
     :param end_boundaries: ``(n_beats + 1,)`` bool, where the edit may stop (boundary ``k`` is before beat
         ``k``); default: the end of every bar and of the recording (phrase ends for ``--ending phrase``).
+    :param max_plays: most times one raw beat may be played (None: no limit); when no edit obeys it,
+        the search is run again without it.
     :raises PointerError: when no edit obeys the constraints (the message says what to loosen).
     """
+    if max_plays is not None and max_plays < 1:
+        raise PointerError(f"max_plays={max_plays} must be at least 1 (or None: no limit).")
+    kwargs = dict(
+        target_s=target_s,
+        slack_s=slack_s,
+        keep_beats=keep_beats,
+        cut_beats=cut_beats,
+        n_best=n_best,
+        beam_width=beam_width,
+        min_jump_beats=min_jump_beats,
+        beats_per_bar=beats_per_bar,
+        end_boundaries=end_boundaries,
+        params=params,
+    )
+    try:
+        return _beam_search(model, inputs, beat_times, bar_position, raw_duration_s, max_plays=max_plays, **kwargs)
+    except PointerError:
+        if max_plays is None:
+            raise
+        return _beam_search(model, inputs, beat_times, bar_position, raw_duration_s, max_plays=None, **kwargs)
+
+
+def _beam_search(
+    model: PointerNetwork,
+    inputs: np.ndarray | th.Tensor,
+    beat_times: np.ndarray,
+    bar_position: np.ndarray,
+    raw_duration_s: float,
+    *,
+    target_s: float,
+    slack_s: float,
+    keep_beats: np.ndarray | None,
+    cut_beats: np.ndarray | None,
+    n_best: int,
+    beam_width: int | None,
+    min_jump_beats: int | None,
+    beats_per_bar: int | None,
+    end_boundaries: np.ndarray | None,
+    max_plays: int | None,
+    params: AudioParams,
+) -> list[BeamEdit]:
+    """:func:`constrained_decode` with one setting of ``max_plays``."""
     bpb = int(beats_per_bar or params.beats_per_bar)
     min_jump = int(min_jump_beats or bpb)
     width = int(beam_width or max(4, n_best + 2))
@@ -244,7 +293,7 @@ def constrained_decode(
         moves = _moves(bar, bpb, playable, keep_before, min_jump)
         to_end = _seconds_to_end(moves, beat_s, ends)
         thr = cfg.event_threshold
-        live = [_Hyp(None, -1, 0.0, 0.0, 0, 0, 0, -1)]
+        live = [_Hyp(None, -1, 0.0, 0.0, 0, 0, 0, -1, None if max_plays is None else np.zeros(n, np.int16))]
         finished: list[_Hyp] = []
         for _ in range(4 * n + 16):
             if not live:
@@ -273,6 +322,8 @@ def constrained_decode(
                     stop = 0.0 if k >= n else float(lp_stop[b])
                     finished.append(dataclasses.replace(h, score=h.score + stop))
                 targets = starts if h.last < 0 else np.flatnonzero(moves[k])
+                if h.plays is not None:
+                    targets = targets[h.plays[targets] < max_plays]
                 if targets.size == 0:
                     continue
                 new_len = h.length_s + beat_s[targets]
@@ -301,6 +352,10 @@ def constrained_decode(
                 seam = bool(first_seam[idx])
                 run_after_first = 0 if seam else h.run + 1
                 length = int(beat_frames[j])
+                plays = None
+                if h.plays is not None:
+                    plays = h.plays.copy()
+                    plays[j] += 1
                 new_live.append(
                     _Hyp(
                         (j, h.node),
@@ -311,6 +366,7 @@ def constrained_decode(
                         run_after_first + length - 1,
                         h.seams + int(seam),
                         max(h.reached, j),
+                        plays,
                     )
                 )
             live = new_live

@@ -136,3 +136,33 @@ def test_impossible_request_is_a_clear_error(setup):
     cut[1:] = True  # nothing left to play but the pickup beat
     with pytest.raises(PointerError, match="no edit of whole beats lasting"):
         constrained_decode(model, inputs, times, bar, raw_s, target_s=5.0, slack_s=1.0, cut_beats=cut)
+
+
+def test_no_beat_plays_more_than_max_plays_unless_the_request_needs_it(setup):
+    model, inputs, times, bar, raw_s = setup
+    beat_s = FRAMES_PER_BEAT * FS
+    cut = np.zeros(N_BEATS, bool)
+    cut[13:] = True  # 13 beats to play (a pickup and three bars) ...
+    for target_beats, max_plays in ((20, 2), (40, 2), (40, None)):
+        # ... 20 beats fit in two plays of each; 40 do not: the search drops the cap rather than fail
+        edits = constrained_decode(
+            model,
+            inputs,
+            times,
+            bar,
+            raw_s,
+            target_s=target_beats * beat_s,
+            slack_s=2.5 * beat_s,
+            cut_beats=cut,
+            max_plays=max_plays,
+            n_best=2,
+        )
+        for edit in edits:
+            plays = np.bincount(edit.beats, minlength=N_BEATS)
+            assert abs(edit.output_s - target_beats * beat_s) <= 2.5 * beat_s + 1e-9 and not plays[cut].any()
+            if max_plays is not None and target_beats == 20:
+                assert plays.max() <= max_plays
+            else:
+                assert plays.max() > 2
+    with pytest.raises(PointerError, match="max_plays"):
+        constrained_decode(model, inputs, times, bar, raw_s, target_s=5.0, slack_s=1.0, max_plays=0)

@@ -131,16 +131,63 @@ def beat_frame_features(analysis, params: AudioParams = DEFAULT_PARAMS) -> np.nd
     return out
 
 
+RECURRENCE_PREFIXES = ("chroma", "mfcc", "mel")
+"""Beat features compared by :func:`recurrence_frame_features`: harmony and timbre, not loudness or position."""
+RECURRENCE_BEATS = 4
+"""Beats averaged along each diagonal of the recurrence: a bar of 4/4 is compared with a bar."""
+
+
+def recurrence_frame_features(analysis, lags: int, params: AudioParams = DEFAULT_PARAMS) -> np.ndarray:
+    """How much each beat sounds like the beats around it, spread over the mel frames, ``(2 lags, T)`` float32.
+
+    Row ``r`` holds lag ``l = r - lags`` for ``r < lags`` and ``l = r - lags + 1`` after (lags ``-lags .. -1,
+    1 .. lags`` beats): the cosine similarity of the :data:`RECURRENCE_BEATS` beats from beat ``b`` with those from
+    beat ``b + l`` (chroma, MFCC and mel band features standardised over the recording), 0 where ``b + l`` falls
+    outside. This is the lag (time-lag) form of a recurrence matrix (as ``librosa.segment.recurrence_to_lag``),
+    computed only in the band ``|l| <= lags`` so it stays linear in the recording's length. It shows what no
+    single beat can: a passage replayed right after itself (an over-long repeat of a section), a section begun
+    and begun again a few beats later (a false start), material that does not recur (noodling).
+    """
+    from editor_env.features import FEATURE_NAMES
+
+    n_frames = int(analysis.mel.shape[1])
+    out = np.zeros((2 * lags, n_frames), dtype=np.float32)
+    feats = np.asarray(analysis.features, dtype=np.float64)
+    times = np.asarray(analysis.beats.times, dtype=np.float64)
+    if lags < 1 or times.size < 2 or feats.shape[0] != times.size:
+        return out
+    columns = [i for i, name in enumerate(FEATURE_NAMES) if name.startswith(RECURRENCE_PREFIXES)]
+    x = feats[:, columns]
+    x = (x - x.mean(axis=0)) / np.maximum(x.std(axis=0), 1e-6)
+    x /= np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-9)
+    n = x.shape[0]
+    sim = np.zeros((2 * lags, n))
+    for r, lag in enumerate([*range(-lags, 0), *range(1, lags + 1)]):
+        lo, hi = max(0, -lag), min(n, n - lag)
+        if hi <= lo:
+            continue
+        dots = np.einsum("ij,ij->i", x[lo:hi], x[lo + lag : hi + lag])
+        window = np.convolve(dots, np.ones(RECURRENCE_BEATS), mode="full")[RECURRENCE_BEATS - 1 :]
+        count = np.convolve(np.ones_like(dots), np.ones(RECURRENCE_BEATS), mode="full")[RECURRENCE_BEATS - 1 :]
+        sim[r, lo:hi] = window / count
+    starts = np.clip(np.round(times / params.frame_seconds).astype(np.int64), 0, n_frames - 1)
+    beat = np.clip(np.searchsorted(starts, np.arange(n_frames), side="right") - 1, 0, n - 1)
+    out[:] = sim[:, beat]
+    return out
+
+
 def model_inputs(
     analysis,
     *,
     use_stems: bool = False,
     use_beat_features: bool = False,
+    recurrence_lags: int = 0,
     stem_mels: np.ndarray | None = None,
     params: AudioParams = DEFAULT_PARAMS,
 ) -> np.ndarray:
     """The network's input ``(n_inputs, T)``: the mel, then the stem mels (``stem_mels`` ``(4, n_mels, T')``)
-    when ``use_stems``, then :func:`beat_frame_features` when ``use_beat_features``."""
+    when ``use_stems``, then :func:`beat_frame_features` when ``use_beat_features``, then
+    :func:`recurrence_frame_features` when ``recurrence_lags`` > 0."""
     mel = np.asarray(analysis.mel, dtype=np.float32)
     rows = [mel]
     if use_stems:
@@ -149,6 +196,8 @@ def model_inputs(
         rows.append(fit_frames(np.asarray(stem_mels, np.float32).reshape(-1, stem_mels.shape[-1]), mel.shape[1]))
     if use_beat_features:
         rows.append(beat_frame_features(analysis, params))
+    if recurrence_lags > 0:
+        rows.append(recurrence_frame_features(analysis, recurrence_lags, params))
     return np.concatenate(rows, axis=0) if len(rows) > 1 else mel
 
 
@@ -158,6 +207,7 @@ def load_mel(
     *,
     use_stems: bool = False,
     use_beat_features: bool = False,
+    recurrence_lags: int = 0,
     params: AudioParams = DEFAULT_PARAMS,
 ) -> np.ndarray:
     """The network's input from the cache (:func:`model_inputs`): the raw mel ``(n_mels, T)``, with
@@ -171,7 +221,12 @@ def load_mel(
 
         stems = load_stem_mels(cache_dir, sample)
     return model_inputs(
-        analysis, use_stems=use_stems, use_beat_features=use_beat_features, stem_mels=stems, params=params
+        analysis,
+        use_stems=use_stems,
+        use_beat_features=use_beat_features,
+        recurrence_lags=recurrence_lags,
+        stem_mels=stems,
+        params=params,
     )
 
 
@@ -189,10 +244,18 @@ def load_sample(
     *,
     use_stems: bool = False,
     use_beat_features: bool = False,
+    recurrence_lags: int = 0,
     params: AudioParams = DEFAULT_PARAMS,
 ) -> PointerSample:
     """One training recording from the cache and the pointer folder (errors name the file)."""
-    mel = load_mel(cache_dir, sample, use_stems=use_stems, use_beat_features=use_beat_features, params=params)
+    mel = load_mel(
+        cache_dir,
+        sample,
+        use_stems=use_stems,
+        use_beat_features=use_beat_features,
+        recurrence_lags=recurrence_lags,
+        params=params,
+    )
     pointers, ops = read_pointer_sequence(pointer_dir, sample)
     n_raw = mel.shape[1]
     if pointers.size == 0:

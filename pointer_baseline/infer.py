@@ -59,7 +59,8 @@ def predict_pointers(model, mel: np.ndarray, **decode_kwargs: Any) -> tuple[np.n
     if mel.ndim != 2 or mel.shape[0] != model.config.n_inputs:
         raise PointerError(
             f"The checkpoint's model expects an input of {model.config.n_inputs} rows (n_mels={model.config.n_mels}, "
-            f"use_stems={model.config.use_stems}, use_beat_features={model.config.use_beat_features}); "
+            f"use_stems={model.config.use_stems}, use_beat_features={model.config.use_beat_features}, "
+            f"recurrence_lags={model.config.recurrence_lags}); "
             f"got shape {mel.shape} (build it with pointer_baseline.data.model_inputs)."
         )
     return model.decode(mel, **decode_kwargs)
@@ -157,7 +158,12 @@ def pointer_edit_lists(
             raise PointerError(f"{checkpoint} was trained with stems: pass stem_mels (4, n_mels, T) or the audio.")
         stem_mels = _stem_mels(audio, params)
     inputs = model_inputs(
-        analysis, use_stems=cfg.use_stems, use_beat_features=cfg.use_beat_features, stem_mels=stem_mels, params=params
+        analysis,
+        use_stems=cfg.use_stems,
+        use_beat_features=cfg.use_beat_features,
+        recurrence_lags=cfg.recurrence_lags,
+        stem_mels=stem_mels,
+        params=params,
     )
     start = time.perf_counter()
     if constraints is not None:

@@ -110,6 +110,9 @@ class PointerModelConfig:
     use_beat_features: bool = False
     """Add the beat grid and the 121 beat features spread over the frames
     (:func:`pointer_baseline.data.beat_frame_features`, 124 rows)."""
+    recurrence_lags: int = 0
+    """Add the beat recurrence at lags ``-recurrence_lags .. recurrence_lags`` beats, 0 excluded
+    (:func:`pointer_baseline.data.recurrence_frame_features`, ``2 * recurrence_lags`` rows); 0: none."""
     d_model: int = 64
     """Width of the encoder and decoder."""
     n_heads: int = 4
@@ -154,6 +157,8 @@ class PointerModelConfig:
             problems.append("dropout must lie in [0, 1)")
         if not self.event_pos_weight > 0:
             problems.append("event_pos_weight must be > 0")
+        if not 0 <= self.recurrence_lags <= 256:
+            problems.append(f"recurrence_lags ({self.recurrence_lags}) must lie in [0, 256] beats")
         if not 0 < self.compression_ratio <= 4:
             problems.append("compression_ratio must lie in (0, 4]")
         if problems:
@@ -161,9 +166,9 @@ class PointerModelConfig:
 
     @property
     def n_inputs(self) -> int:
-        """Input rows per frame: the mel, plus the stem mels when ``use_stems``."""
+        """Input rows per frame: the mel, the stem mels when ``use_stems``, the beat rows, the recurrence rows."""
         beat_rows = BEAT_INPUT_ROWS if self.use_beat_features else 0
-        return self.n_mels * (1 + (self.n_stems if self.use_stems else 0)) + beat_rows
+        return self.n_mels * (1 + (self.n_stems if self.use_stems else 0)) + beat_rows + 2 * self.recurrence_lags
 
     @property
     def event_threshold(self) -> float:
@@ -444,7 +449,8 @@ class PointerNetwork(nn.Module):
         if mel.shape[0] != 1 or mel.shape[1] != self.config.n_inputs:
             raise PointerError(
                 f"The model expects one input of {self.config.n_inputs} rows (n_mels={self.config.n_mels}, "
-                f"use_stems={self.config.use_stems}, use_beat_features={self.config.use_beat_features}), "
+                f"use_stems={self.config.use_stems}, use_beat_features={self.config.use_beat_features}, "
+                f"recurrence_lags={self.config.recurrence_lags}), "
                 f"got shape {tuple(mel.shape)}."
             )
         enc = self.encoder(mel)[0]

@@ -113,7 +113,10 @@ def main(argv: list[str] | None = None) -> int:
     analysis = analyze_signal(analysis_signal(pair.raw))
     with tempfile.TemporaryDirectory() as tmp:
         mel_path = Path(tmp) / "mel.npy"
-        np.save(mel_path, model_inputs(analysis, use_beat_features=cfg.use_beat_features))
+        np.save(
+            mel_path,
+            model_inputs(analysis, use_beat_features=cfg.use_beat_features, recurrence_lags=cfg.recurrence_lags),
+        )
         rows = []
         for size in args.sizes:
             cmd = [sys.executable, __file__, "--worker-size", str(size), "--mel", str(mel_path)]

@@ -146,7 +146,9 @@ def child(stage: str, data: Path, args: argparse.Namespace) -> None:
         config = PointerTrainConfig.from_json(ROOT / "configs" / "pointer_full.json").model
         model = PointerNetwork(config).eval()
         analysis = load_analysis(args.out / "long_cache", "long")
-        inputs = model_inputs(analysis, use_beat_features=config.use_beat_features)
+        inputs = model_inputs(
+            analysis, use_beat_features=config.use_beat_features, recurrence_lags=config.recurrence_lags
+        )
         pointers, info = model.decode(inputs, n_steps=int(round(0.67 * analysis.mel.shape[1])))
         extra.update(raw_frames=int(analysis.mel.shape[1]), output_frames=int(np.asarray(pointers).size))
     elif stage in ("align_piece", "align_long"):

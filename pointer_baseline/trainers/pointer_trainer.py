@@ -425,6 +425,7 @@ def _train(config: PointerTrainConfig, resume: str | None, device: str, ctx) -> 
             n,
             use_stems=config.model.use_stems,
             use_beat_features=config.model.use_beat_features,
+            recurrence_lags=config.model.recurrence_lags,
         )
         for n in names
     }

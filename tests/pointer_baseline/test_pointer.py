@@ -392,3 +392,35 @@ def test_beat_rows_and_an_edit_with_a_beat_feature_model(tiny_data, tmp_path):
         from pointer_baseline.infer import load_pointer_model, predict_pointers
 
         predict_pointers(load_pointer_model(path, "cpu"), analysis.mel)
+
+
+def test_recurrence_rows_see_a_replayed_passage(tiny_data, tmp_path):
+    from editor_env.cache import load_analysis
+    from pointer_baseline.checkpoint import save_checkpoint
+    from pointer_baseline.data import load_sample, recurrence_frame_features
+    from pointer_baseline.infer import pointer_edit_list
+
+    data_dir, cache_dir, pointer_dir = tiny_data
+    analysis = load_analysis(cache_dir, "synth_0000")
+    n_frames, n_beats = analysis.mel.shape[1], analysis.beats.times.size
+    rows = recurrence_frame_features(analysis, 8)
+    assert rows.shape == (16, n_frames) and np.abs(rows).max() <= 1.0 + 1e-6
+    assert not rows[:8, : analysis.beats.frames()[1]].any()  # nothing lies before the first beat
+
+    # beats 8.. replay beats 0.. exactly: the lag -8 row says "identical" there, lag +8 before it
+    feats = np.asarray(analysis.features).copy()
+    feats[8:16] = feats[0:8]
+    replayed = dataclasses.replace(analysis, features=feats)
+    rows = recurrence_frame_features(replayed, 8)
+    beat_frames = analysis.beats.frames()
+    assert rows[0, beat_frames[8]] == pytest.approx(1.0) and rows[8 + 7, beat_frames[0]] == pytest.approx(1.0)
+    assert rows[0, beat_frames[min(20, n_beats - 1)]] < 0.99
+
+    config = dataclasses.replace(TINY, use_beat_features=True, recurrence_lags=8)
+    sample = load_sample(cache_dir, pointer_dir, "synth_0000", use_beat_features=True, recurrence_lags=8)
+    assert sample.mel.shape == (config.n_inputs, n_frames) == (268, n_frames)
+    path = save_checkpoint(tmp_path / "recurrence.pt", PointerNetwork(config))
+    edl = pointer_edit_list(data_dir / "input" / "synth_0000_raw.wav", path, device="cpu")
+    assert edl.meta["output_frames"] >= 1
+    with pytest.raises(PointerError, match="recurrence_lags"):
+        dataclasses.replace(TINY, recurrence_lags=-1)

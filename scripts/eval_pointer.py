@@ -48,7 +48,7 @@ def prepare(work: Path, args) -> dict[str, Path]:
     dirs = {}
     for split, n, seed in (("train", args.n_train, args.train_seed), ("heldout", args.n_heldout, args.heldout_seed)):
         data_dir, cache_dir = work / f"{split}_data", work / f"cache_{split}"
-        write_dataset(data_dir, n, seed=seed, progress=False)
+        write_dataset(data_dir, n, seed=seed, restructure=not args.no_restructure, progress=False)
         result = precache_pointer_data(data_dir, cache_dir, progress=False)
         if result.failed:
             raise SystemExit(f"precache failed: {result.failed}")
@@ -74,6 +74,52 @@ def constrained_edit(model, checkpoint: Path, task, raw_info, slack_s: float):
     return run_paradigm("pointer", request)
 
 
+def frame_scores(pred: np.ndarray, reference: np.ndarray) -> tuple[float, float]:
+    """Shares of the reference's frames that ``pred`` gets exactly right and within 5 frames (frame ``i`` against
+    frame ``i``; frames past the shorter sequence count as wrong)."""
+    n = min(pred.size, reference.size)
+    diff = np.abs(pred[:n] - reference[:n])
+    return float((diff == 0).sum()) / reference.size, float((diff <= 5).sum()) / reference.size
+
+
+def seam_phase_pointers(edl, n_frames: int, hop_samples: float) -> np.ndarray:
+    """The reference edit's pointers as a frame-level decoder that is right about every segment still makes them:
+    each segment starts on the raw frame nearest its raw start and plays on frame by frame. The reference
+    (:meth:`~editor_env.edl.EditList.to_pointers`) also rounds by where the segment starts in the output, to the
+    sample, which frames do not tell, so after a seam about half the segments differ by one frame."""
+    out_starts = np.concatenate([[0], np.cumsum([seg.output_length() for seg in edl.segments])[:-1]])
+    frames = np.arange(n_frames)
+    seg = np.clip(np.searchsorted(out_starts, frames * hop_samples, side="right") - 1, 0, None)
+    first = np.ceil(out_starts / hop_samples).astype(np.int64)
+    raw_start = np.round(np.array([s.raw_start for s in edl.segments]) / hop_samples).astype(np.int64)
+    return raw_start[seg] + frames - first[seg]
+
+
+def oracles(pointer_dir: Path, name: str, reference: np.ndarray) -> dict[str, float | bool | None]:
+    """How much of the reference two oracles reproduce, and whether the pair's edit is determined by its audio.
+
+    - in order: the reference's raw frames in raw order, each once (an editor right about every cut that does not
+      guess the generator's random section moves and repeats, which nothing in the audio shows);
+    - seam phase: the reference's own segments through :func:`seam_phase_pointers`.
+    """
+    import json
+
+    from editor_env.edl import EditList
+    from editor_env.params import DEFAULT_PARAMS
+
+    figures: dict[str, float | bool | None] = {}
+    figures["inorder_exact"], figures["inorder_within5"] = frame_scores(np.unique(reference), reference)
+    edl_file, info_file = pointer_dir / f"{name}_edl.json", pointer_dir / f"{name}_info.json"
+    figures["phase_exact"] = None
+    if edl_file.is_file():
+        edl = EditList.load(edl_file)
+        hop = DEFAULT_PARAMS.hop_length * edl.sample_rate / DEFAULT_PARAMS.sample_rate
+        figures["phase_exact"] = frame_scores(seam_phase_pointers(edl, reference.size, hop), reference)[0]
+    features = json.loads(info_file.read_text()).get("edit_features", {}) if info_file.is_file() else {}
+    figures["determined"] = not (features.get("reorder") or features.get("loop")) if features else None
+    return figures
+
+
 def evaluate(
     model, dirs: dict[str, Path], threads: int, checkpoint: Path | None = None, slack_s: float | None = None
 ) -> dict[str, float]:
@@ -93,10 +139,15 @@ def evaluate(
     pointer_dir = data_dir / "pointer_sequences"
     tasks = {t.name: t for t in load_tasks(data_dir, cache_dir)}
     rows = []
-    tf_correct = tf_frames = stop_fired = stop_right = 0
+    tf_correct = tf_frames = stop_fired = stop_right = stop_near = 0
     for name in discover_samples(cache_dir, pointer_dir):
         sample = load_sample(
-            cache_dir, pointer_dir, name, use_stems=cfg.use_stems, use_beat_features=cfg.use_beat_features
+            cache_dir,
+            pointer_dir,
+            name,
+            use_stems=cfg.use_stems,
+            use_beat_features=cfg.use_beat_features,
+            recurrence_lags=cfg.recurrence_lags,
         )
         targets = step_targets(
             sample.pointers, sample.n_raw, max_delta=cfg.max_delta, jump_chunk=cfg.jump_chunk, ops=sample.ops
@@ -107,6 +158,8 @@ def evaluate(
         tf_frames += m
         stop_fired += int(tf["stop"].sum())
         stop_right += int(tf["stop"][m])
+        # the reference's frame count is 1 + samples // hop: frames cannot tell its end closer than one frame
+        stop_near += int(tf["stop"][max(m - 1, 0) : m + 2].sum())
         task = tasks[name]
         raw_info = sf.info(task.raw_path)
         scorer = Scorer(task.analysis, task.reference)
@@ -120,9 +173,7 @@ def evaluate(
             edl = constrained_edit(model, checkpoint, task, raw_info, slack_s)
             pred, info = edl.to_pointers(), {"stopped_by": "window", "seams": len(edl.seams())}
         decode_s = time.perf_counter() - start
-        n = min(pred.size, m)
-        exact = float((pred[:n] == sample.pointers[:n]).sum()) / m
-        within5 = float((np.abs(pred[:n] - sample.pointers[:n]) <= 5).sum()) / m
+        exact, within5 = frame_scores(pred, sample.pointers)
         pointer_reward = scorer.score(edl).total if edl is not None else 0.0
         baseline = retarget(task.analysis, sample_rate=raw_info.samplerate, raw_length=raw_info.frames)
         rows.append(
@@ -138,15 +189,40 @@ def evaluate(
                 "reward": pointer_reward,
                 "retarget": scorer.score(baseline).total,
                 "decode_s": decode_s,
+                **oracles(pointer_dir, name, sample.pointers),
             }
         )
     print(
-        f"\n{'sample':<11} {'raw':>6} {'ref':>6} {'out':>6} {'exact':>6} {'<=5':>6} {'end':>10} {'reward':>7} {'retgt':>7}"
+        f"\n{'sample':<11} {'raw':>6} {'ref':>6} {'out':>6} {'exact':>6} {'<=5':>6} {'end':>10} {'reward':>7} "
+        f"{'retgt':>7}  {'in-order oracle':>15} {'phase':>6}"
     )
     for r in rows:
+        phase = "" if r["phase_exact"] is None else f"{r['phase_exact']:.3f}"
+        moved = {True: "", False: " (moves/repeats)", None: ""}[r["determined"]]
         print(
             f"{r['sample']:<11} {r['raw_frames']:>6} {r['ref_frames']:>6} {r['out_frames']:>6} {r['exact']:>6.3f} "
-            f"{r['within5']:>6.3f} {r['stopped_by']:>10} {r['reward']:>7.3f} {r['retarget']:>7.3f}"
+            f"{r['within5']:>6.3f} {r['stopped_by']:>10} {r['reward']:>7.3f} {r['retarget']:>7.3f}  "
+            f"{r['inorder_exact']:>6.3f} {r['inorder_within5']:>6.3f}   {phase:>6}{moved}"
+        )
+
+    def weighted(key: str, subset: list[dict]) -> float:
+        total = sum(r["ref_frames"] for r in subset)
+        return sum(r[key] * r["ref_frames"] for r in subset) / total if total else float("nan")
+
+    determined = [r for r in rows if r["determined"]]
+    phase_rows = [r for r in rows if r["phase_exact"] is not None]
+    print(
+        "\nWhat the reference allows (frame-weighted; see oracles()):\n"
+        f"  in-order oracle (every cut right, no guess of the generator's random moves/repeats): exact "
+        f"{weighted('inorder_exact', rows):.3f}, within 5 {weighted('inorder_within5', rows):.3f}\n"
+        f"  seam-phase oracle (every segment right, landing on the frame nearest its raw start): exact "
+        f"{weighted('phase_exact', phase_rows):.3f}"
+    )
+    if determined:
+        print(
+            f"  the network on the {len(determined)} pair(s) whose edit the audio determines (no moves/repeats): exact "
+            f"{weighted('exact', determined):.3f}, within 5 {weighted('within5', determined):.3f}, length error "
+            f"{np.mean([abs(r['out_frames'] - r['ref_frames']) for r in determined]):.1f} frames"
         )
     ref_total = sum(r["ref_frames"] for r in rows)
     return {
@@ -157,6 +233,7 @@ def evaluate(
         "length_error": float(np.mean([abs(r["out_frames"] - r["ref_frames"]) for r in rows])),
         "stop_precision": stop_right / stop_fired if stop_fired else 0.0,
         "stop_recall": stop_right / len(rows),
+        "stop_precision_1": stop_near / stop_fired if stop_fired else 0.0,
         "stopped_by_stop": sum(r["stopped_by"] == "stop" for r in rows) / len(rows),
         "reward": float(np.mean([r["reward"] for r in rows])),
         "retarget_reward": float(np.mean([r["retarget"] for r in rows])),
@@ -177,6 +254,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget-minutes", type=float, default=35.0, help="training wall-clock budget")
     parser.add_argument("--epochs", type=int, default=None, help="epochs (default: the config's)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument(
+        "--no-restructure",
+        action="store_true",
+        help="pairs without the generator's random section moves and repeats (use another --work-dir)",
+    )
     parser.add_argument("--val-fraction", type=float, default=0.1, help="training pairs the trainer validates on")
     parser.add_argument(
         "--slack",
@@ -247,6 +329,7 @@ def main(argv: list[str] | None = None) -> int:
         f"\n{train_info}\ncheckpoint {checkpoint}; {figures['n']} held-out pairs; mean decode {figures['decode_s']:.2f} s"
     )
     print(
+        f"stop precision within one frame of the end (teacher forcing) {figures['stop_precision_1']:.2f}; "
         f"stop recall (teacher forcing) {figures['stop_recall']:.2f}; free-running decodes ended by the stop head: "
         f"{figures['stopped_by_stop']:.0%}"
     )

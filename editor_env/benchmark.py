@@ -154,6 +154,7 @@ def run_benchmark(
     samples: list[str] | None = None,
     target_ratio: float = 0.67,
     slack_s: float | None = None,
+    seam_penalty: float | None = None,
     device: str = "auto",
     reward_config=None,
     params: AudioParams = DEFAULT_PARAMS,
@@ -168,6 +169,8 @@ def run_benchmark(
         gets the length as a request, ``target_ratio`` +- ``slack_s`` seconds, exactly as
         ``musicedit edit --target-ratio R --slack S`` (:class:`~editor_env.constraints.EditConstraints`): the
         pointer network decodes under the window and every edit's end is fitted into it alike.
+    :param seam_penalty: with ``slack_s``, the pointer network's cost per seam in nats
+        (:class:`~editor_env.constraints.EditConstraints`; None: the decoder's default).
     :raises MusicEditError: an unknown paradigm, a learned paradigm without its checkpoint, or a data
         set without recordings. A paradigm that fails on one recording is recorded as an error row
         (named in the report); the others go on.
@@ -195,7 +198,8 @@ def run_benchmark(
     if slack_s is not None:
         from editor_env.constraints import EditConstraints
 
-        length_request = EditConstraints(target_ratio=target_ratio, slack_s=float(slack_s))
+        length_request = EditConstraints(target_ratio=target_ratio, slack_s=float(slack_s), seam_penalty=seam_penalty)
+        length_request.validate()
     rows: list[dict[str, Any]] = []
     warmed: set[str] = set()
     bar = tqdm(total=len(tasks) * len(paradigms), desc="benchmark", unit="edit", disable=not progress)
@@ -246,6 +250,7 @@ def run_benchmark(
         "with_reference": sum(t.reference is not None for t in tasks),
         "target_ratio": target_ratio,
         "length_request_slack_s": slack_s,
+        **({} if seam_penalty is None else {"seam_penalty": seam_penalty}),
         "reward_config": reward_config.to_dict(),
         "params_hash": params.hash(),
     }

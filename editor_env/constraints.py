@@ -113,6 +113,8 @@ class EditConstraints:
     :param ending: None, ``"fade"`` or ``"phrase"``.
     :param n_alternatives: distinct edits wanted (>= 1), ranked by the common reward.
     :param min_jump_beats: shortest jump (in beats) constrained decoding may take (None: one bar).
+    :param seam_penalty: nats constrained decoding takes off an edit's score per seam (None: the decoder's
+        default, :data:`pointer_baseline.decode.SEAM_PENALTY`; higher: fewer seams).
     """
 
     target_ratio: float | None = None
@@ -123,6 +125,7 @@ class EditConstraints:
     ending: str | None = None
     n_alternatives: int = 1
     min_jump_beats: int | None = None
+    seam_penalty: float | None = None
 
     def __post_init__(self) -> None:
         self.keep_regions = [(float(a), float(b)) for a, b in self.keep_regions]
@@ -179,6 +182,8 @@ class EditConstraints:
             raise MusicEditError(f"--alternatives {self.n_alternatives} must lie in [1, {MAX_ALTERNATIVES}].")
         if self.min_jump_beats is not None and self.min_jump_beats < 1:
             raise MusicEditError(f"min_jump_beats={self.min_jump_beats} must be at least 1 beat.")
+        if self.seam_penalty is not None and not (self.seam_penalty >= 0 and math.isfinite(self.seam_penalty)):
+            raise MusicEditError(f"seam_penalty={self.seam_penalty:g} must be a finite number of nats >= 0.")
         for option, regions in (("--keep", self.keep_regions), ("--cut", self.cut_regions)):
             for start, end in regions:
                 if not (math.isfinite(start) and math.isfinite(end) and 0 <= start < end):

@@ -227,6 +227,7 @@ def _constrained_edits(
         min_jump_beats=constraints.min_jump_beats,
         end_boundaries=analysis_phrase_boundaries(analysis) if constraints.ending == "phrase" else None,
         params=params,
+        **({} if constraints.seam_penalty is None else {"seam_penalty": constraints.seam_penalty}),
     )
     bounds = np.clip(np.round(np.append(beats.times, raw_s) * sample_rate).astype(np.int64), 0, raw_length)
     bounds[-1] = raw_length

@@ -13,7 +13,7 @@ th = pytest.importorskip("torch")
 import torch.nn.functional as F  # noqa: E402
 
 from editor_env.params import DEFAULT_PARAMS  # noqa: E402
-from pointer_baseline.decode import constrained_decode  # noqa: E402
+from pointer_baseline.decode import SEAM_PENALTY, constrained_decode  # noqa: E402
 from pointer_baseline.errors import PointerError  # noqa: E402
 from pointer_baseline.model import PointerModelConfig, PointerNetwork, step_state_features  # noqa: E402
 
@@ -101,7 +101,21 @@ def test_beam_obeys_every_rule_and_scores_like_the_network_step_by_step(setup):
             if b != a + 1:  # a jump keeps the bar going and moves at least a bar
                 assert bar[b] == bar[(a + 1) % N_BEATS] and abs(b - (a + 1)) >= 4
         stops = beats[-1] != N_BEATS - 1
-        assert edit.score == pytest.approx(_reference_log_prob(model, inputs, _pointers(beats), stops=stops), abs=1e-3)
+        seams = int((np.diff(beats) != 1).sum())
+        log_prob = _reference_log_prob(model, inputs, _pointers(beats), stops=stops)
+        assert edit.score == pytest.approx(log_prob - SEAM_PENALTY * seams, abs=1e-3)
+
+
+def test_a_higher_seam_penalty_never_gives_more_seams(setup):
+    model, inputs, times, bar, raw_s = setup
+    beat_s = FRAMES_PER_BEAT * FS
+    seams = []
+    for penalty in (0.0, SEAM_PENALTY, 50.0):
+        edit = constrained_decode(
+            model, inputs, times, bar, raw_s, target_s=24 * beat_s, slack_s=2.5 * beat_s, seam_penalty=penalty
+        )[0]
+        seams.append(int((np.diff(edit.beats) != 1).sum()))
+    assert seams == sorted(seams, reverse=True) and seams[-1] <= 1
 
 
 def test_end_boundaries_and_minimum_jump(setup):
@@ -110,7 +124,7 @@ def test_end_boundaries_and_minimum_jump(setup):
     ends = np.zeros(N_BEATS + 1, bool)
     ends[[21, 37]] = True  # e.g. phrase ends
     cut = np.zeros(N_BEATS, bool)
-    cut[8:12] = True  # forces a jump
+    cut[8:12] = True  # the untrained network's favourite edit then jumps (it starts before the cut)
     edits = constrained_decode(
         model,
         inputs,
@@ -123,6 +137,7 @@ def test_end_boundaries_and_minimum_jump(setup):
         end_boundaries=ends,
         min_jump_beats=8,
         n_best=3,
+        seam_penalty=0.0,  # without a cost per seam: an edit after the cut, without jumps, would be cheaper
     )
     for edit in edits:
         assert edit.beats[-1] + 1 in (21, 37)

@@ -96,7 +96,9 @@ def resolve_editor(policy: str | None, checkpoint: str | None, models_dir: str |
     if policy is None or (checkpoint is None and policy != "retarget"):
         shipped = default_model(models_dir)
         canonical = ALIASES.get(policy, policy)
-        if policy is None or (shipped.checkpoint is not None and ALIASES.get(shipped.paradigm, shipped.paradigm) == canonical):
+        if policy is None or (
+            shipped.checkpoint is not None and ALIASES.get(shipped.paradigm, shipped.paradigm) == canonical
+        ):
             checkpoint = None if shipped.checkpoint is None else str(shipped.checkpoint)
             return shipped.paradigm if policy is None else policy, checkpoint, shipped.describe()
     text = f"the {policy} editor" + (f" ({checkpoint})" if checkpoint else "")

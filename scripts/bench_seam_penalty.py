@@ -1,7 +1,7 @@
 """Reward and seams of the pointer network's constrained decoding (``musicedit edit``) against its cost per seam.
 
     python scripts/bench_seam_penalty.py --checkpoint editor_env/models/pointer.pt \
-        --data defaults_work/heldout/training_data --audio-dir DIR [--n-real 8] [--penalties 0,2,5] [--slack 2]
+        --data defaults_work/heldout/training_data --audio-dir DIR [--n-real N] [--penalties 0,2,5] [--slack 2]
 
 For every penalty (nats per seam, ``pointer_baseline.decode.SEAM_PENALTY`` is the default), runs
 ``editor_env.benchmark.run_benchmark`` for the pointer paradigm, asked for 0.67 of the raw +- ``--slack`` s as
@@ -9,7 +9,7 @@ For every penalty (nats per seam, ``pointer_baseline.decode.SEAM_PENALTY`` is th
 
 - ``--data``: generated pairs with their reference edits (the full common reward);
 - ``--audio-dir``: real recordings without references (the reward's reference-free components: length, seams,
-  repetition, silence), ``--n-real`` of them, every other file in name order (e.g. the OGG tracks of Debian's
+  repetition, silence), the first ``--n-real`` in name order (default all; e.g. the 17 OGG tracks of Debian's
   ``hyperrogue-music``: ``apt-get download hyperrogue-music && dpkg -x hyperrogue-music_*.deb DIR``; they are
   linked into ``--work-dir``, never copied or changed).
 
@@ -31,11 +31,11 @@ AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
 
 
 def real_data_dir(audio_dir: Path, work_dir: Path, n: int) -> Path:
-    """A data set folder under ``work_dir`` whose ``input/`` links ``n`` recordings of ``audio_dir``."""
-    files = sorted(p for p in audio_dir.iterdir() if p.suffix.lower() in AUDIO_SUFFIXES)[::2][:n]
+    """A data set folder under ``work_dir`` whose ``input/`` links the first ``n`` (0: all) recordings of ``audio_dir``."""
+    files = sorted(p for p in audio_dir.iterdir() if p.suffix.lower() in AUDIO_SUFFIXES)[: n or None]
     if not files:
         raise SystemExit(f"No audio files ({', '.join(AUDIO_SUFFIXES)}) in {audio_dir}.")
-    inputs = work_dir / "real" / "input"
+    inputs = work_dir / f"real_{n or 'all'}" / "input"
     inputs.mkdir(parents=True, exist_ok=True)
     for f in files:
         link = inputs / f"{f.stem}_raw{f.suffix}"
@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoint", type=Path, default=REPO / "editor_env" / "models" / "pointer.pt")
     parser.add_argument("--data", type=Path, help="generated pairs (input/, pointer_sequences/)")
     parser.add_argument("--audio-dir", type=Path, help="real recordings, no references")
-    parser.add_argument("--n-real", type=int, default=8)
+    parser.add_argument("--n-real", type=int, default=0, help="real recordings to use (0: all)")
     parser.add_argument("--penalties", default="0,2,5", help="comma-separated nats per seam")
     parser.add_argument("--slack", type=float, default=2.0)
     parser.add_argument("--work-dir", type=Path, default=Path("bench_output/seam_penalty"), help="caches")

@@ -133,6 +133,34 @@ def oracles(pointer_dir: Path, name: str, reference: np.ndarray) -> dict[str, fl
 DECODINGS = {"greedy": "greedy, free-running", "edit": "as musicedit edit runs it"}
 
 
+def keep_errors(model, mel, reference: np.ndarray, info_file: Path, hop_samples: int) -> dict[str, list[int]]:
+    """``{raw section label: [frames the encoder's keep head gets wrong, frames]}`` of one pair ("song" for the
+    sections the edit keeps, the junk labels of :data:`editor_env.synth.JUNK_LABELS` for the rest), from the
+    generator's layout in ``info_file``; empty when there is none."""
+    import json
+
+    import torch as th
+
+    if not info_file.is_file():
+        return {}
+    info = json.loads(info_file.read_text())
+    if "raw_sections" not in info:
+        return {}
+    with th.no_grad():
+        predicted = (model.memory(th.as_tensor(mel)).frame_logits[:, 0] > 0).cpu().numpy()
+    kept = np.zeros(predicted.size, dtype=bool)
+    kept[reference] = True
+    frames_per_beat = info["samples_per_beat"] / hop_samples
+    errors: dict[str, list[int]] = {}
+    for section in info["raw_sections"]:
+        a, b = (int(round(section[k] * frames_per_beat)) for k in ("start_beat", "end_beat"))
+        label = section["label"] if section["junk"] else "song"
+        counts = errors.setdefault(label, [0, 0])
+        counts[0] += int((predicted[a:b] != kept[a:b]).sum())
+        counts[1] += max(min(b, kept.size) - a, 0)
+    return errors
+
+
 def evaluate(
     model, dirs: dict[str, Path], threads: int, checkpoint: Path | None = None, slack_s: float | None = 2.0
 ) -> dict[str, dict[str, float] | float]:
@@ -142,6 +170,7 @@ def evaluate(
     import torch as th
 
     from editor_env.edl import EditList
+    from editor_env.params import DEFAULT_PARAMS
     from editor_env.retarget import retarget
     from editor_env.reward import Scorer
     from editor_env.tasks import load_tasks
@@ -155,6 +184,7 @@ def evaluate(
     tasks = {t.name: t for t in load_tasks(data_dir, cache_dir)}
     rows = []
     tf_correct = tf_frames = stop_fired = stop_right = stop_near = 0
+    keep_wrong: dict[str, list[int]] = {}
     for name in discover_samples(cache_dir, pointer_dir):
         sample = load_sample(
             cache_dir,
@@ -177,6 +207,11 @@ def evaluate(
         stop_near += int(tf["stop"][max(m - 1, 0) : m + 2].sum())
         task = tasks[name]
         raw_info = sf.info(task.raw_path)
+        hop = round(DEFAULT_PARAMS.hop_length * raw_info.samplerate / DEFAULT_PARAMS.sample_rate)
+        info_file = pointer_dir / f"{name}_info.json"
+        for label, (wrong, total) in keep_errors(model, sample.mel, sample.pointers, info_file, hop).items():
+            keep_wrong.setdefault(label, [0, 0])[0] += wrong
+            keep_wrong[label][1] += total
         scorer = Scorer(task.analysis, task.reference)
         baseline = retarget(task.analysis, sample_rate=raw_info.samplerate, raw_length=raw_info.frames)
         row = {
@@ -247,6 +282,11 @@ def evaluate(
         f"  seam-phase oracle (every segment right, landing on the frame nearest its raw start): exact "
         f"{weighted('phase_exact', phase_rows):.3f}"
     )
+    if keep_wrong:
+        print(
+            "  the encoder's keep head, frames of each kind of raw section it gets right: "
+            + ", ".join(f"{label} {1 - w / t:.3f}" for label, (w, t) in sorted(keep_wrong.items()) if t)
+        )
     for mode in modes:
         if determined:
             d = summary(determined, mode)

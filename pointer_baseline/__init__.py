@@ -20,6 +20,7 @@ _LAZY = {
     "step_targets": "pointer_baseline.data",
     "model_inputs": "pointer_baseline.data",
     "beat_frame_features": "pointer_baseline.data",
+    "recurrence_frame_features": "pointer_baseline.data",
     "save_checkpoint": "pointer_baseline.checkpoint",
     "read_checkpoint": "pointer_baseline.checkpoint",
     "load_model": "pointer_baseline.checkpoint",
@@ -31,6 +32,7 @@ _LAZY = {
     "pointer_edit_lists": "pointer_baseline.infer",
     "constrained_decode": "pointer_baseline.decode",
     "BeamEdit": "pointer_baseline.decode",
+    "SEAM_PENALTY": "pointer_baseline.decode",
     "edit_with_pointer_network": "pointer_baseline.infer",
 }
 

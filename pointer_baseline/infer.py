@@ -101,7 +101,11 @@ def pointer_edit_lists(
     Without ``constraints``: one edit, by greedy decoding. With an
     :class:`~editor_env.constraints.EditConstraints`: up to ``n_candidates`` edits by constrained beam
     search (:func:`pointer_baseline.decode.constrained_decode`: whole beats, bar-aligned jumps, the
-    locked regions and the length window), on the beat grid of the analysis, sample-exact at beat onsets.
+    locked regions and the length window), on the beat grid of the analysis, sample-exact at beat onsets,
+    and, when no region is locked, the greedy edit after them: the caller
+    (:func:`editor_env.paradigms.run_alternatives`) fits every end into the window and ranks them. The
+    greedy edit cuts where the network points, frame-exact, where the beam search cuts on the tracked
+    beats; the better the network, the more often the greedy edit wins.
 
     :param source: the raw recording: an audio path, an :class:`editor_env.audio.Audio`, or its
         :class:`editor_env.features.Analysis` (then ``sample_rate`` and ``raw_length``, the raw's
@@ -167,7 +171,7 @@ def pointer_edit_lists(
     )
     start = time.perf_counter()
     if constraints is not None:
-        return _constrained_edits(
+        edits = _constrained_edits(
             model,
             inputs,
             analysis,
@@ -180,6 +184,18 @@ def pointer_edit_lists(
             max(int(n_candidates), 1),
             start,
         )
+        if not constraints.has_regions:  # greedy decoding knows no locked regions
+            try:
+                edits.append(_greedy_edit(model, inputs, sample_rate, raw_length, checkpoint, crossfade_s, params))
+            except PointerError:  # it stopped at once: the beam's edits stand
+                pass
+        return edits
+    return [_greedy_edit(model, inputs, sample_rate, raw_length, checkpoint, crossfade_s, params, start)]
+
+
+def _greedy_edit(model, inputs, sample_rate, raw_length, checkpoint, crossfade_s, params, start=None) -> EditList:
+    """The network's own edit by greedy decoding (:meth:`~pointer_baseline.model.PointerNetwork.decode`)."""
+    start = time.perf_counter() if start is None else start
     pointers, info = predict_pointers(model, inputs)
     if pointers.size == 0:
         raise PointerError(
@@ -194,9 +210,10 @@ def pointer_edit_lists(
         checkpoint=str(checkpoint),
         output_frames=int(pointers.size),
         stopped_by=info["stopped_by"],
+        decoding="greedy",
         decode_seconds=round(time.perf_counter() - start, 3),
     )
-    return [edl]
+    return edl
 
 
 def _constrained_edits(

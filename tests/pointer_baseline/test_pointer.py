@@ -424,3 +424,24 @@ def test_recurrence_rows_see_a_replayed_passage(tiny_data, tmp_path):
     assert edl.meta["output_frames"] >= 1
     with pytest.raises(PointerError, match="recurrence_lags"):
         dataclasses.replace(TINY, recurrence_lags=-1)
+
+
+def test_a_length_request_gets_the_beam_edits_and_the_greedy_one_unless_regions_are_locked(tiny_data, tmp_path):
+    import soundfile as sf
+
+    from editor_env.cache import load_analysis
+    from editor_env.constraints import EditConstraints
+    from pointer_baseline.checkpoint import save_checkpoint
+    from pointer_baseline.infer import pointer_edit_lists
+
+    data_dir, cache_dir, _ = tiny_data
+    analysis = load_analysis(cache_dir, "synth_0000")
+    raw = data_dir / "input" / "synth_0000_raw.wav"
+    info = sf.info(raw)
+    path = save_checkpoint(tmp_path / "tiny.pt", PointerNetwork(TINY))
+    kwargs = dict(sample_rate=info.samplerate, raw_length=info.frames, device="cpu", n_candidates=2)
+    edits = pointer_edit_lists(analysis, path, constraints=EditConstraints(target_ratio=0.67, slack_s=3.0), **kwargs)
+    assert [e.meta.get("decoding") for e in edits] == ["constrained beam search"] * (len(edits) - 1) + ["greedy"]
+    locked = EditConstraints(target_ratio=0.67, slack_s=3.0, keep_regions=[(0.5, 1.5)])
+    edits = pointer_edit_lists(analysis, path, constraints=locked, **kwargs)
+    assert edits and all(e.meta["decoding"] == "constrained beam search" for e in edits)

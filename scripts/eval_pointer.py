@@ -30,8 +30,9 @@
      the retarget editor's, must be higher.
 
    The frame, length and reward figures are given for greedy decoding and for the edit as ``musicedit edit``
-   makes it (constrained beam search for 0.67 of the raw +- ``--slack`` s, whole beats of the tracked beat
-   grid); the script passes when every check passes for one of them.
+   makes it for 0.67 of the raw +- ``--slack`` s (the constrained beam search's edit on whole tracked beats and
+   the greedy edit, ends fitted into the window, the best by the reference-free reward); the script passes when
+   every check passes for one of them.
 4. Prints what the reference allows (:func:`oracles`): the generator moves or repeats sections at random in
    about half the pairs (``--no-restructure`` makes pairs without), which nothing in the audio shows, and a
    frame-level decoder cannot know where in a frame an output segment starts, which decides the rounding of
@@ -70,7 +71,8 @@ def prepare(work: Path, args) -> dict[str, Path]:
 
 
 def constrained_edit(model, checkpoint: Path, task, raw_info, slack_s: float):
-    """The network's edit as ``musicedit edit --slack`` makes it: constrained beam search for 0.67 +- ``slack_s``."""
+    """The network's edit as ``musicedit edit --slack`` makes it for 0.67 +- ``slack_s``: the constrained beam search's
+    edit and the greedy one, ends fitted into the window, the best by the reference-free reward."""
     from editor_env.constraints import EditConstraints
     from editor_env.paradigms import EditRequest, run_paradigm
 
@@ -331,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         default=2.0,
         metavar="SECONDS",
-        help="also decode as musicedit edit does, asked for 0.67 +- SECONDS (constrained beam search); default 2",
+        help="also edit as musicedit edit does, asked for 0.67 +- SECONDS (beam search and greedy, ranked); default 2",
     )
     parser.add_argument("--greedy-only", action="store_true", help="score greedy decoding only")
     args = parser.parse_args(argv)
@@ -387,7 +389,11 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"{DECODINGS[mode]}: mean decode {figures[mode]['decode_s']:.2f} s"
             + (f", ended by the stop head {figures[mode]['stopped_by_stop']:.0%}" if mode == "greedy" else "")
-            + (f" (constrained beam search, 0.67 of the raw +- {args.slack:g} s)" if mode == "edit" else "")
+            + (
+                f" (beam search and greedy edits for 0.67 of the raw +- {args.slack:g} s, ranked)"
+                if mode == "edit"
+                else ""
+            )
         )
     print(
         f"stop precision within one frame of the end (teacher forcing) {figures['stop_precision_1']:.2f}; "

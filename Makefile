@@ -18,7 +18,7 @@ $(STAMP): setup.cfg pyproject.toml constraints.txt
 
 demo: install
 	@echo ">>> 1/4 Generating a synthetic raw jam and its polished edit (with ground truth) into $(DEMO_DIR)/training_data"
-	$(BIN)/musicedit synth --n 1 --seed 7 --out $(DEMO_DIR)/training_data --plot
+	$(BIN)/musicedit synth --n 1 --seed 7 --out $(DEMO_DIR)/training_data --plot --overwrite
 	@echo ">>> 2/4 Precaching mel, beats and the 121 beat features into $(DEMO_DIR)/cache"
 	$(BIN)/musicedit precache --data-dir $(DEMO_DIR)/training_data --cache-dir $(DEMO_DIR)/cache
 	@echo ">>> 3/4 Summary and pictures"

@@ -41,6 +41,11 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
         help="no random section moves or repeats: the edit is the song in order with the junk cut (determined by the audio)",
     )
     p.add_argument("--plot", action="store_true", help="also write {sample}_synth.png pictures of each pair")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace files of these sample names that differ (e.g. made by an older generator); default: refuse",
+    )
     p.set_defaults(func=_run_synth)
 
 
@@ -60,6 +65,7 @@ def _run_synth(args: argparse.Namespace) -> int:
         effects=not args.no_effects,
         restructure=not args.no_restructure,
         plot=args.plot,
+        overwrite=args.overwrite,
     )
     print(f"Wrote {len(names)} pair(s): {', '.join(names)}")
     return 0

@@ -11,7 +11,10 @@ hits), an over-long repeat of a section, silence gaps, and a trailing end.
 Ground truth is exact by construction:
 
 1. the raw is a sequence of beat-aligned chunks on one beat grid (a beat is a whole number of
-   samples, so the tempo is ``60 * sample_rate / samples_per_beat``);
+   samples, so the tempo is ``60 * sample_rate / samples_per_beat``); a beat is also a whole
+   number of analysis hops (:func:`beat_samples`), so every cut of the edit lies on the frame
+   grid and each edit frame copies one raw frame exactly (no rounding of the pointers by where
+   inside a frame a segment starts);
 2. the edit is an :class:`~editor_env.edl.EditList` of whole chunks (segments on raw beat
    boundaries, ``raw_start_beat``/``raw_end_beat`` set) that keeps the song's sections in order,
    and per the seed also fades in or out, changes the gain of a section, moves a later section
@@ -43,8 +46,13 @@ from editor_env.ops import EditOp
 from editor_env.params import DEFAULT_PARAMS, AudioParams
 
 GENERATOR_NAME = "musicedit.synth"
-GENERATOR_VERSION = 1
-"""Bumped whenever the same seed would give different audio or ground truth."""
+GENERATOR_VERSION = 2
+"""Bumped whenever the same seed would give different audio or ground truth.
+
+2: a beat is a whole number of analysis hops (:func:`beat_samples`); version 1 rounded the tempo to
+whole samples only, so the reference pointers after a seam were rounded by the cut's phase within
+a frame, which no frame-level editor can see (about half of the frames after a seam off by one).
+"""
 BEATS_PER_BAR = 4
 STEPS_PER_BEAT = 4
 """Sixteenth notes: patterns are written on a grid of 16 steps per bar."""
@@ -238,7 +246,7 @@ def ops_from_edl(edl: EditList, params: AudioParams = DEFAULT_PARAMS) -> np.ndar
             ops[sel] = EditOp.GAIN
         local = out_t - starts_s[k]
         duration = seg.output_length() / edl.sample_rate
-        fading = sel & ((local < fx.fade_in_s) | (duration - local <= fx.fade_out_s))
+        fading = sel & ((local < fx.fade_in_s) | ((fx.fade_out_s > 0) & (duration - local <= fx.fade_out_s)))
         ops[fading] = EditOp.FADE
         first = int(np.flatnonzero(sel)[0])
         if k == 0:
@@ -417,10 +425,26 @@ class _Material:
     """(step in a 2-bar motif, length in steps, chord-tone index) or None: no lead."""
 
 
+def beat_samples(bpm: float, sample_rate: int, params: AudioParams = DEFAULT_PARAMS) -> int:
+    """Samples per beat of a song at about ``bpm``: a whole number of analysis hops.
+
+    The hop at ``sample_rate`` is ``params.hop_length * sample_rate / params.sample_rate``
+    samples; the beat is the multiple of it nearest ``60 * sample_rate / bpm`` that keeps the
+    tempo within :data:`BPM_RANGE` (at 22050 Hz and hop 512: 21 tempos, 71.8-161.5 BPM). When
+    the hop is not a whole number of samples at ``sample_rate`` the beat is rounded to whole
+    samples only (the pointers after a seam are then rounded by the cut's phase in a frame).
+    """
+    hop = params.hop_length * sample_rate / params.sample_rate
+    step = int(hop) if float(hop).is_integer() else 1
+    lo = int(np.ceil(60.0 * sample_rate / BPM_RANGE[1] / step))
+    hi = int(np.floor(60.0 * sample_rate / BPM_RANGE[0] / step))
+    return step * min(max(int(round(60.0 * sample_rate / bpm / step)), lo), max(hi, lo))
+
+
 class _Song:
-    def __init__(self, rng: np.random.Generator, sr: int, bpm: float):
+    def __init__(self, rng: np.random.Generator, sr: int, bpm: float, params: AudioParams = DEFAULT_PARAMS):
         self.sr = sr
-        self.spb = int(round(60.0 * sr / bpm))  # samples per beat: the beat grid is exact
+        self.spb = beat_samples(bpm, sr, params)  # samples per beat: the beat grid is exact
         self.bpm = 60.0 * sr / self.spb
         self.root = int(rng.integers(0, 12))
         self.minor = bool(rng.random() < 0.5)
@@ -773,7 +797,7 @@ def generate_pair(
     if low <= 0:
         raise MusicEditError("generate_pair: duration_range_s must be positive seconds.")
     rng = np.random.default_rng(seed)
-    song = _Song(rng, int(sample_rate), float(rng.uniform(*BPM_RANGE)))
+    song = _Song(rng, int(sample_rate), float(rng.uniform(*BPM_RANGE)), params)
     ratio_target = float(rng.uniform(*TARGET_RATIO_RANGE))
     raw_target_s = float(rng.uniform(low, high))
     beat_s = song.spb / sample_rate

@@ -17,7 +17,6 @@ from editor_env.errors import MusicEditError
 from editor_env.features import Analysis
 from editor_env.params import DEFAULT_PARAMS, AudioParams
 
-DEFAULT_DATA_VERSION = "v1"
 DEFAULT_DATA_SAMPLES = 3
 DEFAULT_DATA_SEED = 20261124
 
@@ -51,9 +50,10 @@ def ensure_default_dataset(*, progress: bool = False) -> tuple[Path, Path]:
     are skipped.
     """
     from editor_env.cache import precache
-    from editor_env.synth import write_dataset
+    from editor_env.synth import GENERATOR_VERSION, write_dataset
 
-    root = musicedit_home() / f"default-data-{DEFAULT_DATA_VERSION}"
+    # a new generator version gets a new folder: the old files are left as they are
+    root = musicedit_home() / f"default-data-v{GENERATOR_VERSION}"
     data_dir, cache_dir = root / "training_data", root / "cache"
     write_dataset(data_dir, DEFAULT_DATA_SAMPLES, seed=DEFAULT_DATA_SEED, duration_range_s=(30.0, 45.0))
     precache(data_dir, cache_dir, progress=progress)

@@ -34,10 +34,12 @@
    the greedy edit, ends fitted into the window, the best by the reference-free reward); the script passes when
    every check passes for one of them.
 4. Prints what the reference allows (:func:`oracles`): the generator moves or repeats sections at random in
-   about half the pairs (``--no-restructure`` makes pairs without), which nothing in the audio shows, and a
-   frame-level decoder cannot know where in a frame an output segment starts, which decides the rounding of
-   every pointer after a seam. So the in-order and seam-phase oracles bound the frame figures any editor can
-   reach on these pairs; the figures on the pairs the audio determines are printed apart.
+   about half the pairs (``--no-restructure`` makes pairs without), which nothing in the audio shows, so the
+   in-order oracle bounds the frame figures any editor can reach on these pairs; the figures on the pairs the
+   audio determines are printed apart. The seam-phase oracle checks the references themselves: a frame-level
+   decoder cannot know where in a frame an output segment starts, which decides the rounding of every pointer
+   after a seam unless the cuts lie on the frame grid. Pairs of generator version 2 have every cut there (1.000);
+   version 1 rounded the tempo to whole samples only (0.56 exact on the earlier held-out pairs).
 
 Timings on the shared 2-core development machine vary with the other jobs on it.
 """

@@ -35,9 +35,8 @@ fi
 
 echo ">>> 4/5 benchmark on 30 held-out generated pairs (seed 300), each editor asked for 0.67 +- 2 s as musicedit edit asks"
 HELD="$WORK/heldout/training_data"
-if [ ! -d "$HELD/input" ]; then
-  $BIN/musicedit synth --n 30 --seed 300 --out "$HELD" --min-duration 30 --max-duration 60
-fi
+# always run: it skips finished pairs, and refuses (naming the file) pairs of an older generator version
+$BIN/musicedit synth --n 30 --seed 300 --out "$HELD" --min-duration 30 --max-duration 60
 BENCH_CMD="musicedit benchmark --data $HELD --paradigms retarget,bc,bc_ppo,pointer,supervised \
 --checkpoint bc=$WORK/rl/bc_policy.zip --checkpoint bc_ppo=$WORK/rl/bc_ppo_policy.zip \
 --checkpoint pointer=$WORK/pointer/model/best.pt --checkpoint supervised=$WORK/supervised/model/best.pt \

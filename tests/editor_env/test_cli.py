@@ -79,3 +79,20 @@ def test_precache_reports_failures_and_exits_1(synth_dir, tmp_path, capsys):
     captured = capsys.readouterr()
     assert "1 computed" in captured.out and "1 failed" in captured.out
     assert "FAILED synth_0001" in captured.err and "synth_0001_raw.wav contains NaN" in captured.err
+
+
+def test_synth_refuses_to_replace_other_files_unless_told(synth_dir, tmp_path, capsys):
+    import shutil
+
+    out = tmp_path / "training_data"
+    shutil.copytree(synth_dir / "training_data", out)
+    info = out / "pointer_sequences" / "synth_0000_info.json"
+    older = json.loads(info.read_text()) | {"generator_version": 1}  # as an older generator left it
+    info.write_text(json.dumps(older))
+    args = ["synth", "--n", "1", "--out", str(out), "--seed", "3", "--min-duration", "20", "--max-duration", "30"]
+    assert main(args) == 2
+    assert "synth_0000_info.json" in capsys.readouterr().err and json.loads(info.read_text()) == older
+    assert main([*args, "--overwrite"]) == 0
+    assert (
+        info.read_bytes() == (synth_dir / "training_data" / "pointer_sequences" / "synth_0000_info.json").read_bytes()
+    )

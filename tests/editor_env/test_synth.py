@@ -12,10 +12,12 @@ from editor_env.audio import analysis_signal, mel_spectrogram
 from editor_env.edl import EditList
 from editor_env.errors import MusicEditError
 from editor_env.ops import EditOp
+from editor_env.params import DEFAULT_PARAMS
 from editor_env.render import render
 from editor_env.synth import (
     JUNK_LABELS,
     RATIO_BOUNDS,
+    beat_samples,
     generate_pair,
     ops_from_edl,
     plot_pair,
@@ -125,6 +127,24 @@ def test_layout_and_beat_grid():
         assert any(a <= seg.raw_start_beat and seg.raw_end_beat <= b for a, b in kept)
     assert abs(info["bpm"] - 60 * info["sample_rate"] / spb) < 1e-9
     assert 70 <= info["bpm"] <= 170
+
+
+def test_every_cut_lies_on_the_frame_grid():
+    hop = DEFAULT_PARAMS.hop_length
+    for seed in range(4):
+        p = pair(seed)
+        assert p.info["samples_per_beat"] % hop == 0
+        assert all(s.raw_start % hop == 0 and s.raw_end % hop == 0 for s in p.edl.segments)
+        for seg, out_start in zip(p.edl.segments, p.edl.output_starts()):  # a segment's first frame is its raw start
+            assert out_start % hop == 0 and p.pointers[out_start // hop] == seg.raw_start // hop
+        # so an edit read back from the frame pointers copies exactly the reference's samples
+        again = EditList.from_pointers(p.pointers, sample_rate=p.raw.sample_rate, raw_length=p.raw.n_samples)
+        np.testing.assert_array_equal(again.to_pointers()[: p.pointers.size], p.pointers)
+        starts = sorted(s.raw_start for s in again.segments)
+        assert set(starts) <= {s.raw_start for s in p.edl.segments} | {0}
+    # 44.1 kHz: the hop is 1024 samples there; 16 kHz has no whole-sample hop, beats round to samples
+    assert beat_samples(120.0, 44100) % 1024 == 0 and beat_samples(120.0, 16000) == 8000
+    assert 70 <= 60 * 22050 / beat_samples(70.0, 22050) and 60 * 22050 / beat_samples(170.0, 22050) <= 170
 
 
 def test_edl_json_renders_the_same_edit():

@@ -22,7 +22,7 @@ from imitation_data.align import NO_POINTER, AlignConfig, align, sample_name
 
 DURATION = (20.0, 40.0)
 NO_EFFECT_SEEDS = (0, 1, 2)  # cuts, a loop, reorders
-EFFECT_SEEDS = (10, 16, 21, 31)  # each with a gain change and a fade; reorders, loops
+EFFECT_SEEDS = (0, 7, 2, 20)  # each with a gain change and a fade; loops, reorders; 7 fades in, 2 fades out
 
 
 def within_one(pointers: np.ndarray, truth: np.ndarray) -> np.ndarray:
@@ -87,18 +87,18 @@ def test_the_found_edit_list_renders_the_edit(effect_pairs):
     assert result.segments.sample_rate == pair.raw.sample_rate
     starts = [s.raw_start for s in result.segments.segments]
     truth = {s.raw_start for s in pair.edl.segments}
-    # segment starts (the raw side of each seam) land within a few samples of the truth
-    assert sum(min(abs(a - b) for b in truth) <= 48 for a in starts) >= len(pair.edl.segments) - 1
+    # segment starts (the raw side of each seam) land within a few samples of the truth; segments that continue
+    # each other in the raw are one (the start of a gain change inside them is found less sharply)
+    assert len(starts) >= len(pair.edl.seams()) + 1
+    assert sum(min(abs(a - b) for b in truth) <= 48 for a in starts) >= len(starts) - 1
     again = render(result.segments, pair.raw)
     n = min(again.shape[1], pair.edit.n_samples)
     corr = np.corrcoef(again[0, :n], pair.edit.samples[0, :n])[0, 1]
     assert corr > 0.99
 
 
-def test_eq_is_not_gain_and_new_material_is_new(effect_pairs):
-    """Shelf EQ on some segments: pointers still exact and EQ frames are COPY, not GAIN.
-    A stretch of another song spliced in: NEW, pointer -1, confidence 0."""
-    pair = effect_pairs[1]
+def _with_shelf_eq(pair):
+    """The pair's edit with shelf EQ on every segment (bass up and treble down, or treble up)."""
     segments = [dataclasses.replace(s, effects=dataclasses.replace(s.effects)) for s in pair.edl.segments]
     for k, seg in enumerate(segments):
         if k % 2 == 0:
@@ -106,7 +106,22 @@ def test_eq_is_not_gain_and_new_material_is_new(effect_pairs):
         else:
             seg.effects.eq_high_db = 4.0
     edl = EditList(pair.edl.sample_rate, pair.edl.raw_length, segments)
-    edit = Audio(render(edl, pair.raw), pair.raw.sample_rate)
+    return edl, Audio(render(edl, pair.raw), pair.raw.sample_rate)
+
+
+@pytest.mark.xfail(strict=True, reason="known: under shelf EQ the aligner labels a fade-out's frames COPY, not FADE")
+def test_a_fade_out_under_eq_is_found(effect_pairs):
+    edl, edit = _with_shelf_eq(effect_pairs[2])
+    fading = ops_from_edl(edl) == EditOp.FADE
+    assert fading.any()
+    assert (align(effect_pairs[2].raw, edit).ops[fading] == EditOp.FADE).mean() >= 0.5
+
+
+def test_eq_is_not_gain_and_new_material_is_new(effect_pairs):
+    """Shelf EQ on some segments: pointers still exact and EQ frames are COPY, not GAIN.
+    A stretch of another song spliced in: NEW, pointer -1, confidence 0."""
+    pair = effect_pairs[1]
+    edl, edit = _with_shelf_eq(pair)
     result = align(pair.raw, edit)
     truth_ops = ops_from_edl(edl)
     assert within_one(result.pointers, edl.to_pointers()).mean() >= 0.98
@@ -122,7 +137,9 @@ def test_eq_is_not_gain_and_new_material_is_new(effect_pairs):
     assert (result.ops[inside] == EditOp.NEW).all()
     assert (result.pointers[inside] == NO_POINTER).all() and (result.confidence[inside] == 0).all()
     assert (result.ops[outside] != EditOp.NEW).all()
-    before = np.flatnonzero(outside & (t < cut))
+    # a frame centred on a seam hears both sides: either side's pointer is right there
+    on_seam = np.isin(t, pair.edl.output_starts())
+    before = np.flatnonzero(outside & (t < cut) & ~on_seam)
     assert within_one(result.pointers[before], pair.pointers[before]).all()
     assert any(s.is_new for s in result.spans) and 0.05 < result.info["new_fraction"] < 0.3
 

@@ -69,7 +69,8 @@ class PointerTrainConfig:
     learning_rate: float = 1e-3
     weight_decay: float = 0.01
     warmup_steps: int = 20
-    """Linear learning-rate warm-up (optimizer steps); cosine decay to 10 % over ``epochs`` afterwards."""
+    """Linear learning-rate warm-up (optimizer steps); cosine decay to 10 % afterwards, over ``epochs`` or, with
+    ``max_minutes``, over the steps the time budget allows (estimated at each epoch's start), whichever ends first."""
     grad_clip: float = 1.0
     """Gradient norm clip."""
     val_fraction: float = 0.2
@@ -95,7 +96,8 @@ class PointerTrainConfig:
     frame_pos_weight: float = 20.0
     """Positive weight of the rare start / end frame labels (kept frames are common and weigh 1)."""
     max_minutes: float | None = None
-    """Stop after the epoch that passes this wall-clock budget (checkpoints written as usual)."""
+    """Stop after the epoch that passes this wall-clock budget, counted over resumed runs too (checkpoints record the
+    seconds trained); the learning rate decays over the budget (see ``warmup_steps``)."""
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -368,10 +370,11 @@ class TrainResult:
     seconds: float
 
 
-def _lr_factor(step: int, config: PointerTrainConfig, steps_per_epoch: int) -> float:
+def _lr_factor(step: int, config: PointerTrainConfig, total_steps: float) -> float:
+    """Learning-rate multiplier at optimizer step ``step`` of a schedule of ``total_steps`` steps."""
     if step < config.warmup_steps:
         return (step + 1) / config.warmup_steps
-    total = max(config.epochs * steps_per_epoch - config.warmup_steps, 1)
+    total = max(total_steps - config.warmup_steps, 1)
     progress = min((step - config.warmup_steps) / total, 1.0)
     return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))
 
@@ -443,6 +446,7 @@ def _train(config: PointerTrainConfig, resume: str | None, device: str, ctx) -> 
     optimizer = th.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     rng = np.random.default_rng(config.seed)
     epoch, step, best = 0, 0, -float("inf")
+    seconds_before = 0.0  # trained by the runs this one resumes
     metrics: dict[str, float] = {}
     if resume:
         payload = read_checkpoint(resume)
@@ -451,6 +455,7 @@ def _train(config: PointerTrainConfig, resume: str | None, device: str, ctx) -> 
             raise PointerError(f"{resume} holds no optimizer state: resume from a latest.pt written by the trainer.")
         optimizer.load_state_dict(payload["optimizer"])
         epoch, step = int(payload["epoch"]), int(payload["step"])
+        seconds_before = float(payload.get("train_seconds", 0.0))
         best = float(payload.get("best_val_score", -float("inf")))
         metrics = dict(payload.get("metrics", {}))
         states = payload.get("rng", {})
@@ -484,6 +489,7 @@ def _train(config: PointerTrainConfig, resume: str | None, device: str, ctx) -> 
             optimizer=optimizer.state_dict(),
             epoch=epoch,
             step=step,
+            train_seconds=seconds_before + time.perf_counter() - start_time,
             best_val_score=best,
             metrics=metrics,
             rng={"numpy": json.dumps(rng.bit_generator.state), "torch": th.get_rng_state()},
@@ -491,8 +497,19 @@ def _train(config: PointerTrainConfig, resume: str | None, device: str, ctx) -> 
             val_samples=val_names,
         )
 
+    def schedule_steps() -> float:
+        """Steps the learning-rate schedule spans: the epochs', or fewer when the time budget ends first (estimated
+        from the seconds per step so far, resumed runs, loading and validation included; rank 0's estimate, so every
+        rank agrees)."""
+        total = float(config.epochs * steps_per_epoch)
+        if config.max_minutes is not None and step > 0 and ctx.is_main:
+            spent = seconds_before + time.perf_counter() - start_time
+            total = min(total, step + max(60 * config.max_minutes - spent, 0.0) * step / spent)
+        return float(broadcast(total, ctx))
+
     try:
         while epoch < config.epochs:
+            total_steps = schedule_steps()
             model.train()
             order = rng.permutation(len(train_samples))
             batches = [order[a : a + config.batch_size] for a in range(0, len(order), config.batch_size)]
@@ -500,7 +517,7 @@ def _train(config: PointerTrainConfig, resume: str | None, device: str, ctx) -> 
             bar = tqdm(batches, desc=f"epoch {epoch + 1}/{config.epochs}", unit="step", disable=not show)
             for batch in bar:
                 for group in optimizer.param_groups:
-                    group["lr"] = config.learning_rate * _lr_factor(step, config, steps_per_epoch)
+                    group["lr"] = config.learning_rate * _lr_factor(step, config, total_steps)
                 optimizer.zero_grad(set_to_none=True)
                 sums = dict.fromkeys(LOSS_NAMES, 0.0)
                 counts = dict.fromkeys(LOSS_NAMES, 0)
@@ -567,7 +584,8 @@ def _train(config: PointerTrainConfig, resume: str | None, device: str, ctx) -> 
                     f"{' (best)' if improved else ''}",
                     flush=True,
                 )
-            out_of_time = config.max_minutes is not None and time.perf_counter() - start_time > 60 * config.max_minutes
+            spent = seconds_before + time.perf_counter() - start_time
+            out_of_time = config.max_minutes is not None and spent > 60 * config.max_minutes
             if broadcast(out_of_time, ctx):  # rank 0's clock decides, so every rank stops after the same epoch
                 say(f"Stopping after epoch {epoch}: the {config.max_minutes} min budget is spent.")
                 break

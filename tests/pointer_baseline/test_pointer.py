@@ -341,6 +341,23 @@ def test_tiny_model_trains_and_infers_on_cpu(tiny_data, tmp_path):
     assert time.perf_counter() - start < 60
 
 
+def test_the_learning_rate_decays_over_the_time_budget_of_all_runs(tiny_data, tmp_path):
+    from pointer_baseline.checkpoint import read_checkpoint
+    from pointer_baseline.trainers.pointer_trainer import train
+
+    save = tmp_path / "run"
+    cut = train(_tiny_config(tiny_data, save, epochs=4, warmup_steps=0, max_minutes=0.0))  # stops after epoch 1
+    seconds = read_checkpoint(save / "latest.pt")["train_seconds"]
+    assert cut.epoch == 1 and seconds > 0
+    # a budget the first run has spent: one more epoch, all of it at the schedule's floor (10 %)
+    config = _tiny_config(tiny_data, save, epochs=4, warmup_steps=0, max_minutes=seconds / 60)
+    resumed = train(config, resume=str(save / "latest.pt"))
+    assert resumed.epoch == 2
+    last = read_checkpoint(save / "latest.pt")
+    assert last["optimizer"]["param_groups"][0]["lr"] == pytest.approx(0.1 * config.learning_rate)
+    assert last["train_seconds"] > seconds
+
+
 def test_resume_continues_the_same_counters_and_weights(tiny_data, tmp_path):
     from pointer_baseline.checkpoint import read_checkpoint
     from pointer_baseline.trainers.pointer_trainer import train

@@ -62,7 +62,8 @@ def prepare(work: Path, args) -> dict[str, Path]:
     from pointer_baseline.precache import precache_pointer_data
 
     dirs = {}
-    for split, n, seed in (("train", args.n_train, args.train_seed), ("heldout", args.n_heldout, args.heldout_seed)):
+    splits = [("train", args.n_train, args.train_seed)] if args.checkpoint is None else []  # none to train
+    for split, n, seed in [*splits, ("heldout", args.n_heldout, args.heldout_seed)]:
         data_dir, cache_dir = work / f"{split}_data", work / f"cache_{split}"
         write_dataset(data_dir, n, seed=seed, restructure=not args.no_restructure, progress=False)
         result = precache_pointer_data(data_dir, cache_dir, progress=False)
@@ -350,7 +351,8 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     dirs = prepare(work, args)
     print(
-        f"data ready in {time.perf_counter() - start:.0f} s: {args.n_train} training, {args.n_heldout} held-out pairs"
+        f"data ready in {time.perf_counter() - start:.0f} s: "
+        f"{'no' if args.checkpoint else args.n_train} training, {args.n_heldout} held-out pairs"
     )
     train_info = ""
     if args.checkpoint is None:

@@ -90,9 +90,12 @@ PRIOR_CONTINUE_LOGIT = 5.0
 PRIOR_RARE_LOGIT = -5.0
 """Initial bias of the use_jump and stop logits."""
 NEG = -1e9
+"""Logit of an impossible choice (a window frame outside the recording)."""
+CALIBRATED_FIELDS = ("stop_threshold",)
+"""Config fields that the trainer calibrates rather than the network's shape: a checkpoint loads into a config
+that differs in them (and keeps its own value)."""
 BEAT_INPUT_ROWS = 124
 """Rows of the beat input (``pointer_baseline.data.beat_frame_features``)."""
-"""Logit of an impossible choice (a window frame outside the recording)."""
 
 
 @dataclasses.dataclass
@@ -138,6 +141,12 @@ class PointerModelConfig:
     the weighting (the same decisions as a calibrated probability above 0.5)."""
     compression_ratio: float = 0.67
     """Expected output/raw length, for the progress feature ``i / (ratio * T)``."""
+    stop_threshold: float | None = None
+    """Logit above which greedy decoding stops (and the teacher-forced ``stop`` fires); None:
+    :attr:`event_threshold`. Not part of the network's shape: the trainer sets it after every validation to the
+    threshold with the best F1 on the validation recordings
+    (:func:`pointer_baseline.trainers.pointer_trainer.calibrate_stop_threshold`). With ``event_threshold`` the
+    model of 2026-11-25 also fired at section ends before the true end (stop precision 0.56 on held-out pairs)."""
 
     def __post_init__(self) -> None:
         problems = []
@@ -176,6 +185,11 @@ class PointerModelConfig:
         return math.log(self.event_pos_weight)
 
     @property
+    def stop_decision_threshold(self) -> float:
+        """Logit above which ``stop`` fires: the calibrated :attr:`stop_threshold`, else :attr:`event_threshold`."""
+        return self.event_threshold if self.stop_threshold is None else float(self.stop_threshold)
+
+    @property
     def window(self) -> int:
         return 2 * self.max_delta + 1
 
@@ -191,9 +205,10 @@ class PointerModelConfig:
         return cls(**values)
 
     def differences(self, other: PointerModelConfig) -> dict[str, tuple[Any, Any]]:
-        """``{field: (self's value, other's value)}`` for every field that differs."""
+        """``{field: (self's value, other's value)}`` for every field that differs, calibrations
+        (:data:`CALIBRATED_FIELDS`) left out."""
         a, b = self.to_dict(), other.to_dict()
-        return {k: (a[k], b[k]) for k in a if a[k] != b[k]}
+        return {k: (a[k], b[k]) for k in a if a[k] != b[k] and k not in CALIBRATED_FIELDS}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -600,7 +615,11 @@ class PointerNetwork(nn.Module):
                 )
                 out = self.steps(mem, pos, state)
                 threshold = self.config.event_threshold
-                stop = (out.stop_logit > threshold) if n_steps is None else th.zeros(k, dtype=th.bool, device=device)
+                stop = (
+                    (out.stop_logit > self.config.stop_decision_threshold)
+                    if n_steps is None
+                    else th.zeros(k, dtype=th.bool, device=device)
+                )
                 deviates = (
                     stop | (out.use_jump_logit > threshold) | (out.delta_logits.argmax(dim=-1) != self.config.max_delta)
                 )

@@ -2,7 +2,7 @@
 
     python scripts/eval_pointer.py [--work-dir pointer_eval] [--n-train 600] [--budget-minutes 45] [--threads 2]
                                    [--config configs/pointer_full.json] [--checkpoint best.pt] [--slack 2]
-                                   [--greedy-only] [--no-restructure]
+                                   [--greedy-only] [--no-restructure] [--resume latest.pt]
 
 1. Generates ``--n-train`` training pairs (seed ``--train-seed``) and ``--n-heldout`` held-out pairs
    (seed ``--heldout-seed``) with ``editor_env.synth`` into ``--work-dir`` (skipped when present) and
@@ -318,6 +318,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work-dir", type=Path, default=Path("pointer_eval"), help="data, caches and the model")
     parser.add_argument("--config", type=Path, default=ROOT / "configs" / "pointer_full.json")
     parser.add_argument("--checkpoint", type=Path, help="evaluate this checkpoint instead of training")
+    parser.add_argument(
+        "--resume",
+        type=Path,
+        help="continue training from this latest.pt (the budget counts its earlier minutes: give the total)",
+    )
     parser.add_argument("--n-train", type=int, default=600)
     parser.add_argument("--n-heldout", type=int, default=10)
     parser.add_argument("--train-seed", type=int, default=100)
@@ -369,7 +374,7 @@ def main(argv: list[str] | None = None) -> int:
             val_fraction=args.val_fraction,
             progress=False,
         )
-        result = train(config)
+        result = train(config, resume=str(args.resume) if args.resume else None)
         train_info = (
             f"trained {result.epoch} epoch(s), {result.step} step(s) in {result.seconds / 60:.1f} min on CPU "
             f"({args.threads} thread(s), budget {args.budget_minutes} min); trainer's val/delta_accuracy "

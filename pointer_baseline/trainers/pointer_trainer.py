@@ -5,6 +5,7 @@
         --pointer-dir training_data/pointer_sequences --save-dir models/pointer --epochs 100
     python -m pointer_baseline.trainers.pointer_trainer --config configs/pointer_full.json \\
         --resume models/pointer/latest.pt
+    python -m pointer_baseline.trainers.pointer_trainer --calibrate old/best.pt --out calibrated.pt
     torchrun --standalone --nproc_per_node 2 -m pointer_baseline.trainers.pointer_trainer --config ...
 
 Read top to bottom: settings (one dataclass, JSON config, flags override), data (samples split by
@@ -24,8 +25,12 @@ decision plus the delta, or the jump bucket and landing frame), ``val/use_jump_a
 recordings, frame ``i`` against frame ``i`` of the reference): ``val/free_exact``,
 ``val/free_within5``, ``val/free_length_error``. ``latest.pt`` is written after every epoch, ``best.pt``
 when ``val/free_within5`` improves (the teacher-forced loss is a poor guide: it keeps rising from
-overconfident jump buckets while the decoded edits still improve), both atomically; ``--resume latest.pt`` continues with the same epoch and step
-counters and random states.
+overconfident jump buckets while the decoded edits still improve), both atomically; ``--resume latest.pt``
+continues with the same epoch and step counters and random states.
+
+Before its free-running figures, each validation sets the stop threshold (the model config's ``stop_threshold``,
+saved in the checkpoints, logged as ``val/stop_threshold``) to the one with the best F1 on the validation
+recordings; ``--calibrate`` does that for a checkpoint trained before, writing a calibrated copy.
 """
 
 from __future__ import annotations
@@ -268,7 +273,7 @@ def total_loss(losses: dict[str, Any], config: PointerTrainConfig):
 # ---------------------------------------------------------------------------------------------
 def teacher_forced_predictions(model, mel, targets, *, chunk_steps: int = 4096) -> dict[str, np.ndarray]:
     """The model's greedy choice at every step given the true history: ``pointer`` (next pointer
-    when it does not stop), ``use_jump`` and ``stop`` (bool), all ``(m + 1,)``."""
+    when it does not stop), ``use_jump`` and ``stop`` (bool), and ``stop_logit`` (float), all ``(m + 1,)``."""
     import torch as th
 
     from pointer_baseline.model import step_state_features
@@ -276,7 +281,7 @@ def teacher_forced_predictions(model, mel, targets, *, chunk_steps: int = 4096) 
     model.eval()
     with th.no_grad():
         mem = model.memory(mel)
-        pointer, use_jump, stop = [], [], []
+        pointer, use_jump, stop_logit = [], [], []
         for a in range(0, targets.n_steps, chunk_steps):
             steps = np.arange(a, min(a + chunk_steps, targets.n_steps))
             expected = th.as_tensor(targets.expected[steps], device=mel.device)
@@ -290,14 +295,41 @@ def teacher_forced_predictions(model, mel, targets, *, chunk_steps: int = 4096) 
             )
             out = model.steps(mem, expected, state)
             pointer.append(model.resolve(mem, out, expected).cpu().numpy())
-            threshold = model.config.event_threshold
-            use_jump.append((out.use_jump_logit > threshold).cpu().numpy())
-            stop.append((out.stop_logit > threshold).cpu().numpy())
-    return {"pointer": np.concatenate(pointer), "use_jump": np.concatenate(use_jump), "stop": np.concatenate(stop)}
+            use_jump.append((out.use_jump_logit > model.config.event_threshold).cpu().numpy())
+            stop_logit.append(out.stop_logit.float().cpu().numpy())
+    stop_logit = np.concatenate(stop_logit)
+    return {
+        "pointer": np.concatenate(pointer),
+        "use_jump": np.concatenate(use_jump),
+        "stop": stop_logit > model.config.stop_decision_threshold,
+        "stop_logit": stop_logit,
+    }
+
+
+def calibrate_stop_threshold(stop_logits: list[np.ndarray], stop_targets: list[np.ndarray]) -> float:
+    """The stop threshold with the best F1 over every decoder step of some recordings (ties: the highest).
+
+    :param stop_logits: per recording, ``(m + 1,)`` teacher-forced stop logits (:func:`teacher_forced_predictions`).
+    :param stop_targets: per recording, ``(m + 1,)`` 1 where the edit stops (``StepTargets.stop``).
+    :returns: a logit halfway between the lowest one that fires and the next below it.
+    """
+    logits = np.concatenate(stop_logits).astype(np.float64)
+    labels = np.concatenate(stop_targets) == 1
+    if not labels.any():
+        raise PointerError("calibrate_stop_threshold: the recordings hold no stop step.")
+    order = np.argsort(-logits, kind="stable")
+    ranked, truth = logits[order], labels[order]
+    true_pos = np.cumsum(truth)
+    f1 = 2 * true_pos / (np.arange(1, ranked.size + 1) + truth.sum())  # 2 TP / (fired + true stops)
+    cut = np.append(ranked[1:] < ranked[:-1], True)  # a threshold can only fall between different logits
+    k = int(np.argmax(np.where(cut, f1, -1.0)))
+    return float((ranked[k] + ranked[k + 1]) / 2) if k + 1 < ranked.size else float(ranked[k] - 1.0)
 
 
 def evaluate(model, samples: list, config: PointerTrainConfig, device: str) -> dict[str, float]:
-    """Validation metrics over every step of ``samples`` (teacher forcing, no sampling of steps)."""
+    """Validation metrics over every step of ``samples`` (teacher forcing, no sampling of steps), after setting
+    the model's stop threshold to the one with the best F1 on them (:func:`calibrate_stop_threshold`: free-running
+    decoding and the checkpoints use it)."""
     import torch as th
 
     from pointer_baseline.data import frame_labels, step_targets
@@ -309,12 +341,17 @@ def evaluate(model, samples: list, config: PointerTrainConfig, device: str) -> d
     length_errors = []
     loss_sum, loss_n = 0.0, 0
     model.eval()
-    for sample in samples:
+    all_targets = [
+        step_targets(s.pointers, s.n_raw, max_delta=cfg.max_delta, jump_chunk=cfg.jump_chunk, ops=s.ops)
+        for s in samples
+    ]
+    preds = [
+        teacher_forced_predictions(model, th.as_tensor(s.mel, device=device), t) for s, t in zip(samples, all_targets)
+    ]
+    cfg.stop_threshold = calibrate_stop_threshold([p["stop_logit"] for p in preds], [t.stop for t in all_targets])
+    for sample, targets, pred in zip(samples, all_targets, preds):
         mel = th.as_tensor(sample.mel, device=device)
-        targets = step_targets(
-            sample.pointers, sample.n_raw, max_delta=cfg.max_delta, jump_chunk=cfg.jump_chunk, ops=sample.ops
-        )
-        pred = teacher_forced_predictions(model, mel, targets)
+        pred["stop"] = pred["stop_logit"] > cfg.stop_threshold
         m = targets.n_steps - 1
         correct += int((pred["pointer"][:m] == targets.pointer[:m]).sum())
         frames += m
@@ -346,6 +383,7 @@ def evaluate(model, samples: list, config: PointerTrainConfig, device: str) -> d
         "free_exact": free_exact / max(frames, 1),
         "free_within5": free_within5 / max(frames, 1),
         "free_length_error": float(np.mean(length_errors)) if length_errors else float("nan"),
+        "stop_threshold": cfg.stop_threshold,
     }
 
 
@@ -594,7 +632,63 @@ def _train(config: PointerTrainConfig, resume: str | None, device: str, ctx) -> 
     return TrainResult(save_dir, epoch, step, best, metrics, train_names, val_names, time.perf_counter() - start_time)
 
 
-def parse_args(argv: list[str] | None = None) -> tuple[PointerTrainConfig, str | None]:
+def calibrate_checkpoint(
+    checkpoint: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    cache_dir: str | None = None,
+    pointer_dir: str | None = None,
+    device: str = "cpu",
+) -> float:
+    """Calibrate the stop threshold of a trained checkpoint (:func:`calibrate_stop_threshold`) on its validation
+    recordings and write the calibrated copy to ``out``; ``checkpoint`` is left as it is.
+
+    The recordings are the checkpoint's ``val_samples`` in the folders of its ``train_config`` unless
+    ``cache_dir`` / ``pointer_dir`` are given. Returns the threshold.
+
+    :raises PointerError: ``out`` exists or is ``checkpoint``; no recordings; see
+        :func:`pointer_baseline.checkpoint.read_checkpoint`.
+    """
+    import torch as th
+
+    from pointer_baseline.checkpoint import load_model, save_checkpoint
+    from pointer_baseline.data import load_sample, step_targets
+
+    if Path(out).exists():
+        raise PointerError(f"{out} exists: give --out a new file (the calibrated copy is written there).")
+    model, payload = load_model(checkpoint, device=device)
+    trained = payload.get("train_config", {})
+    cache_dir = cache_dir or trained.get("cache_dir")
+    pointer_dir = pointer_dir or trained.get("pointer_dir")
+    names = list(payload.get("val_samples") or payload.get("train_samples") or [])
+    if not names or not cache_dir or not pointer_dir:
+        raise PointerError(
+            f"{checkpoint} names no validation recordings or folders: give --cache-dir and --pointer-dir of the "
+            "recordings it was trained on."
+        )
+    cfg = model.config
+    logits, stops = [], []
+    for name in names:
+        sample = load_sample(
+            cache_dir,
+            pointer_dir,
+            name,
+            use_stems=cfg.use_stems,
+            use_beat_features=cfg.use_beat_features,
+            recurrence_lags=cfg.recurrence_lags,
+        )
+        targets = step_targets(
+            sample.pointers, sample.n_raw, max_delta=cfg.max_delta, jump_chunk=cfg.jump_chunk, ops=sample.ops
+        )
+        logits.append(teacher_forced_predictions(model, th.as_tensor(sample.mel, device=device), targets)["stop_logit"])
+        stops.append(targets.stop)
+    cfg.stop_threshold = calibrate_stop_threshold(logits, stops)
+    extra = {k: v for k, v in payload.items() if k not in ("format", "model_version", "model_config", "state_dict")}
+    save_checkpoint(out, model, **extra)
+    return cfg.stop_threshold
+
+
+def parse_args(argv: list[str] | None = None) -> tuple[PointerTrainConfig, argparse.Namespace]:
     parser = argparse.ArgumentParser(
         prog="python -m pointer_baseline.trainers.pointer_trainer",
         description=__doc__,
@@ -614,17 +708,31 @@ def parse_args(argv: list[str] | None = None) -> tuple[PointerTrainConfig, str |
     parser.add_argument("--samples", nargs="+", help="train on these samples only")
     parser.add_argument("--resume", help="continue from this latest.pt")
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument(
+        "--calibrate",
+        metavar="CHECKPOINT",
+        help="train nothing: set the stop threshold of CHECKPOINT on its validation recordings, written to --out",
+    )
+    parser.add_argument("--out", help="with --calibrate: the calibrated checkpoint (a new file)")
     args = parser.parse_args(argv)
+    if args.calibrate and not args.out:
+        parser.error("--calibrate needs --out (the checkpoint itself is left as it is)")
     config = config_from_args(PointerTrainConfig, args)
     if args.no_progress:
         config.progress = False
-    return config, args.resume
+    return config, args
 
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        config, resume = parse_args(argv)
-        result = train(config, resume=resume)
+        config, args = parse_args(argv)
+        if args.calibrate:
+            threshold = calibrate_checkpoint(
+                args.calibrate, args.out, cache_dir=args.cache_dir, pointer_dir=args.pointer_dir
+            )
+            print(f"stop threshold {threshold:.3f} (logit) set on the validation recordings; wrote {args.out}")
+            return 0
+        result = train(config, resume=args.resume)
     except MusicEditError as exc:
         print(f"pointer_trainer: error: {exc}", file=sys.stderr)
         return 2

@@ -580,6 +580,7 @@ class PointerNetwork(nn.Module):
         block: int = 256,
         max_output_ratio: float = 1.5,
         n_steps: int | None = None,
+        max_plays: int | None = 2,
     ) -> tuple[np.ndarray, dict[str, Any]]:
         """Greedy pointer sequence of one recording (see "Linear-time decoding").
 
@@ -588,9 +589,16 @@ class PointerNetwork(nn.Module):
         :param max_output_ratio: stop after ``max_output_ratio * T`` output frames (a runaway loop).
         :param n_steps: decode exactly this many frames, ignoring ``stop`` (benchmarks: equal work
             per input length); the end of the raw still ends the sequence.
+        :param max_plays: a jump or delta that lands on a raw frame already played this many times is
+            refused and the edit plays on (the beam search's rule for beats, :mod:`pointer_baseline.decode`:
+            a section may come back once); None: no limit. Without it the model of 2026-11-25 replayed one
+            27-frame stretch 109 times on a held-out pair.
         :returns: ``(pointers (T_out,) int64, info)`` with ``info["stopped_by"]`` one of
-            ``"stop"``, ``"end_of_raw"``, ``"max_length"``, ``"n_steps"``, and ``info["seams"]``.
+            ``"stop"``, ``"end_of_raw"``, ``"max_length"``, ``"n_steps"``, ``info["seams"]`` and
+            ``info["refused_moves"]`` (moves refused by ``max_plays``).
         """
+        if max_plays is not None and max_plays < 1:
+            raise PointerError(f"max_plays={max_plays} must be at least 1 (or None: no limit).")
         was_training = self.training
         self.eval()
         try:
@@ -600,7 +608,8 @@ class PointerNetwork(nn.Module):
             n_raw = mem.n_raw
             limit = int(max_output_ratio * n_raw) if n_steps is None else int(n_steps)
             pieces: list[np.ndarray] = []
-            i, expected, run, seams, length = 0, 0, 0, 0, 0
+            plays = np.zeros(n_raw, dtype=np.int64)  # times each raw frame has been played
+            i, expected, run, seams, length, refused = 0, 0, 0, 0, 0, 0
             stopped_by = "max_length" if n_steps is None else "n_steps"
             block = max(int(block), 1)
             while length < limit:
@@ -627,6 +636,7 @@ class PointerNetwork(nn.Module):
                 first = int(hits[0, 0]) if hits.numel() else k
                 if first:
                     pieces.append(expected + np.arange(first, dtype=np.int64))
+                    plays[expected : expected + first] += 1
                     i, run, length, expected = i + first, run + first, length + first, expected + first
                 if first == k:
                     continue
@@ -642,13 +652,17 @@ class PointerNetwork(nn.Module):
                 )
                 pointer = int(self.resolve(mem, one, pos[first : first + 1])[0])
                 pointer = min(max(pointer, 0), n_raw - 1)
+                if max_plays is not None and pointer != expected and plays[pointer] >= max_plays:
+                    pointer, refused = expected, refused + 1
                 pieces.append(np.array([pointer], dtype=np.int64))
+                plays[pointer] += 1
                 if pointer != expected:
                     seams, run = seams + 1, 0
                 else:
                     run += 1
                 i, length, expected = i + 1, length + 1, pointer + 1
             pointers = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int64)
-            return pointers, {"stopped_by": stopped_by, "seams": seams, "raw_frames": n_raw}
+            info = {"stopped_by": stopped_by, "seams": seams, "raw_frames": n_raw, "refused_moves": refused}
+            return pointers, info
         finally:
             self.train(was_training)

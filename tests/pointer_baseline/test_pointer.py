@@ -175,8 +175,16 @@ def test_decode_stops_at_end_of_raw_and_at_max_length():
     with th.no_grad():
         model.delta_bias[TINY.max_delta] -= 200.0
         model.delta_bias[TINY.max_delta - 2] += 200.0  # always step back by one frame: a runaway loop
-    ptr, info = model.decode(th.rand(128, 40), max_output_ratio=1.5)
-    assert info["stopped_by"] == "max_length" and ptr.size == 60
+    mel = th.rand(128, 40)
+    ptr, info = model.decode(mel, max_output_ratio=1.5, max_plays=None)
+    assert info["stopped_by"] == "max_length" and ptr.size == 60 and np.bincount(ptr).max() > 2
+    # with the play cap (default 2) a move onto a frame played twice is refused and the edit plays on
+    capped, info = model.decode(mel, max_output_ratio=1.5)
+    assert info["refused_moves"] > 0 and np.unique(capped).size > np.unique(ptr).size
+    moves = [k for k in range(1, capped.size) if capped[k] != capped[k - 1] + 1]
+    assert moves and all((capped[:k] == capped[k]).sum() < 2 for k in moves)
+    with pytest.raises(PointerError, match="max_plays=0"):
+        model.decode(mel, max_plays=0)
 
 
 # -- checkpoints ------------------------------------------------------------------------------

@@ -110,6 +110,29 @@ def test_step_targets_reconstruct_the_pointers():
     assert set(tg.events) == {0, 40, 67, 87, m}
 
 
+def test_hard_step_mining_finds_the_steps_the_network_gets_wrong():
+    from pointer_baseline.data import step_targets
+    from pointer_baseline.trainers.pointer_trainer import hardest_steps, sample_losses
+
+    p, n_raw = _pointers(), 200
+    tg = step_targets(p, n_raw, max_delta=TINY.max_delta, jump_chunk=TINY.jump_chunk)
+    model = PointerNetwork(TINY).eval()
+    with th.no_grad():  # a network that always plays on: wrong exactly at every seam and at the stop
+        model.stop.bias.fill_(-30.0)
+        model.use_jump.bias.fill_(-30.0)
+        model.delta_bias[TINY.max_delta] += 100.0
+    mem = model.memory(th.rand(128, n_raw))
+    seams = np.flatnonzero(
+        (tg.stop == 1) | (tg.use_jump == 1) | ((tg.delta_class >= 0) & (tg.delta_class != TINY.max_delta))
+    )
+    found = hardest_steps(model, mem, tg, 50)
+    np.testing.assert_array_equal(found, seams)
+    assert hardest_steps(model, mem, tg, 2).size == 2 and set(hardest_steps(model, mem, tg, 2)) <= set(seams)
+    # the losses then cover them even when the drawn steps miss them
+    losses = sample_losses(model, th.rand(128, n_raw), tg, np.array([5]), hard_steps=50)
+    assert losses["jump_loss"] is not None and float(losses["stop_loss"].detach()) > 1.0
+
+
 def test_frame_labels_mark_kept_frames_landings_and_exits():
     from pointer_baseline.data import frame_labels
 

@@ -2,7 +2,7 @@
 
     python scripts/eval_pointer.py [--work-dir pointer_eval] [--n-train 600] [--budget-minutes 45] [--threads 2]
                                    [--config configs/pointer_full.json] [--checkpoint best.pt] [--slack 2]
-                                   [--greedy-only] [--no-restructure] [--resume latest.pt]
+                                   [--greedy-only] [--no-restructure] [--resume latest.pt] [--hard-steps N]
 
 1. Generates ``--n-train`` training pairs (seed ``--train-seed``) and ``--n-heldout`` held-out pairs
    (seed ``--heldout-seed``) with ``editor_env.synth`` into ``--work-dir`` (skipped when present) and
@@ -336,6 +336,7 @@ def main(argv: list[str] | None = None) -> int:
         help="pairs without the generator's random section moves and repeats (use another --work-dir)",
     )
     parser.add_argument("--val-fraction", type=float, default=0.1, help="training pairs the trainer validates on")
+    parser.add_argument("--hard-steps", type=int, default=None, help="the trainer's hard_steps (default: the config's)")
     parser.add_argument(
         "--slack",
         type=float,
@@ -372,6 +373,7 @@ def main(argv: list[str] | None = None) -> int:
             max_minutes=args.budget_minutes,
             epochs=args.epochs or config.epochs,
             val_fraction=args.val_fraction,
+            hard_steps=config.hard_steps if args.hard_steps is None else args.hard_steps,
             progress=False,
         )
         result = train(config, resume=str(args.resume) if args.resume else None)

@@ -16,6 +16,7 @@ _LAZY = {
     "linear_attention": "pointer_baseline.model",
     "PointerSample": "pointer_baseline.data",
     "load_sample": "pointer_baseline.data",
+    "load_sample_and_targets": "pointer_baseline.data",
     "discover_samples": "pointer_baseline.data",
     "step_targets": "pointer_baseline.data",
     "model_inputs": "pointer_baseline.data",

@@ -337,6 +337,25 @@ def frame_labels(pointers: np.ndarray, n_raw: int) -> np.ndarray:
     return labels
 
 
+def load_sample_and_targets(
+    cache_dir: str | os.PathLike, pointer_dir: str | os.PathLike, sample: str, config
+) -> tuple[PointerSample, StepTargets]:
+    """One recording read with the inputs a :class:`~pointer_baseline.model.PointerModelConfig` ``config`` takes
+    (:func:`load_sample`), and its :func:`step_targets` for that config."""
+    loaded = load_sample(
+        cache_dir,
+        pointer_dir,
+        sample,
+        use_stems=config.use_stems,
+        use_beat_features=config.use_beat_features,
+        recurrence_lags=config.recurrence_lags,
+    )
+    targets = step_targets(
+        loaded.pointers, loaded.n_raw, max_delta=config.max_delta, jump_chunk=config.jump_chunk, ops=loaded.ops
+    )
+    return loaded, targets
+
+
 def step_targets(
     pointers: np.ndarray, n_raw: int, *, max_delta: int, jump_chunk: int, ops: np.ndarray | None = None
 ) -> StepTargets:

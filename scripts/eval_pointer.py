@@ -182,7 +182,7 @@ def evaluate(
     from editor_env.retarget import retarget
     from editor_env.reward import Scorer
     from editor_env.tasks import load_tasks
-    from pointer_baseline.data import discover_samples, load_sample, step_targets
+    from pointer_baseline.data import discover_samples, load_sample_and_targets
     from pointer_baseline.trainers.pointer_trainer import teacher_forced_predictions
 
     th.set_num_threads(threads)
@@ -194,17 +194,7 @@ def evaluate(
     tf_correct = tf_frames = stop_fired = stop_right = stop_near = 0
     keep_wrong: dict[str, list[int]] = {}
     for name in discover_samples(cache_dir, pointer_dir):
-        sample = load_sample(
-            cache_dir,
-            pointer_dir,
-            name,
-            use_stems=cfg.use_stems,
-            use_beat_features=cfg.use_beat_features,
-            recurrence_lags=cfg.recurrence_lags,
-        )
-        targets = step_targets(
-            sample.pointers, sample.n_raw, max_delta=cfg.max_delta, jump_chunk=cfg.jump_chunk, ops=sample.ops
-        )
+        sample, targets = load_sample_and_targets(cache_dir, pointer_dir, name, cfg)
         tf = teacher_forced_predictions(model, th.as_tensor(sample.mel), targets)
         m = sample.pointers.size
         tf_correct += int((tf["pointer"][:m] == sample.pointers).sum())

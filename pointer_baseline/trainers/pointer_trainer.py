@@ -206,23 +206,12 @@ def sample_losses(
     import torch as th
     import torch.nn.functional as F
 
-    from pointer_baseline.model import step_state_features
-
     device = mel.device
     mem = model.memory(mel)
     if hard_steps:
         steps = np.union1d(steps, hardest_steps(model, mem, targets, hard_steps))
     t = lambda a: th.as_tensor(a[steps], device=device)  # noqa: E731
-    expected = t(targets.expected)
-    state = step_state_features(
-        steps,
-        targets.expected[steps],
-        targets.run[steps],
-        targets.seams[steps],
-        mem.n_raw,
-        model.config.compression_ratio,
-    )
-    out = model.steps(mem, expected, state)
+    expected, out = _step_outputs(model, mem, targets, steps)
     losses: dict[str, Any] = {}
     live = t(targets.stop) == 0
     pos = model.config.event_pos_weight
@@ -289,25 +278,30 @@ def total_loss(losses: dict[str, Any], config: PointerTrainConfig):
 # ---------------------------------------------------------------------------------------------
 # Validation
 # ---------------------------------------------------------------------------------------------
-def _all_steps(model, mem, targets, chunk_steps: int = 4096):
-    """``(steps, expected, StepOutput)`` for every decoder step of a recording given the true history, in chunks of
-    ``chunk_steps`` steps (call under ``torch.no_grad()``)."""
+def _step_outputs(model, mem, targets, steps: np.ndarray):
+    """``(expected (n,) long tensor, StepOutput)`` of decoder ``steps`` of a recording given the true history."""
     import torch as th
 
     from pointer_baseline.model import step_state_features
 
+    expected = th.as_tensor(targets.expected[steps], device=mem.frame_logits.device)
+    state = step_state_features(
+        steps,
+        targets.expected[steps],
+        targets.run[steps],
+        targets.seams[steps],
+        mem.n_raw,
+        model.config.compression_ratio,
+    )
+    return expected, model.steps(mem, expected, state)
+
+
+def _all_steps(model, mem, targets, chunk_steps: int = 4096):
+    """``(steps, expected, StepOutput)`` for every decoder step of a recording given the true history, in chunks of
+    ``chunk_steps`` steps (call under ``torch.no_grad()``)."""
     for a in range(0, targets.n_steps, chunk_steps):
         steps = np.arange(a, min(a + chunk_steps, targets.n_steps))
-        expected = th.as_tensor(targets.expected[steps], device=mem.frame_logits.device)
-        state = step_state_features(
-            steps,
-            targets.expected[steps],
-            targets.run[steps],
-            targets.seams[steps],
-            mem.n_raw,
-            model.config.compression_ratio,
-        )
-        yield steps, expected, model.steps(mem, expected, state)
+        yield (steps, *_step_outputs(model, mem, targets, steps))
 
 
 def teacher_forced_predictions(model, mel, targets, *, chunk_steps: int = 4096) -> dict[str, np.ndarray]:
@@ -710,7 +704,7 @@ def calibrate_checkpoint(
     import torch as th
 
     from pointer_baseline.checkpoint import load_model, save_checkpoint
-    from pointer_baseline.data import load_sample, step_targets
+    from pointer_baseline.data import load_sample_and_targets
 
     if Path(out).exists():
         raise PointerError(f"{out} exists: give --out a new file (the calibrated copy is written there).")
@@ -727,17 +721,7 @@ def calibrate_checkpoint(
     cfg = model.config
     logits, stops = [], []
     for name in names:
-        sample = load_sample(
-            cache_dir,
-            pointer_dir,
-            name,
-            use_stems=cfg.use_stems,
-            use_beat_features=cfg.use_beat_features,
-            recurrence_lags=cfg.recurrence_lags,
-        )
-        targets = step_targets(
-            sample.pointers, sample.n_raw, max_delta=cfg.max_delta, jump_chunk=cfg.jump_chunk, ops=sample.ops
-        )
+        sample, targets = load_sample_and_targets(cache_dir, pointer_dir, name, cfg)
         logits.append(teacher_forced_predictions(model, th.as_tensor(sample.mel, device=device), targets)["stop_logit"])
         stops.append(targets.stop)
     cfg.stop_threshold = calibrate_stop_threshold(logits, stops)

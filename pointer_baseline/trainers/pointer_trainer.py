@@ -94,7 +94,7 @@ class PointerTrainConfig:
     """Steps per recording added where the network is most wrong right now (:func:`hardest_steps`: every step is
     first scored without gradients). A false jump at a section boundary inside a kept passage is one step in
     thousands, which ``random_steps`` seldom draws: the shipped model of 2026-11-25 made one such error per
-    training recording under teacher forcing (46 wrong pointers, 28 of them false jumps, in 40 recordings),
+    training recording under teacher forcing (an ad-hoc count: 46 wrong pointers, 28 false jumps, in 40),
     and on held-out pairs greedy decoding dropped whole song sections that way. 0: none."""
     gain_augment_db: float = 6.0
     """Random gain of the mel, +- dB (0 disables)."""

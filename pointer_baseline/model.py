@@ -91,7 +91,7 @@ PRIOR_RARE_LOGIT = -5.0
 """Initial bias of the use_jump and stop logits."""
 NEG = -1e9
 """Logit of an impossible choice (a window frame outside the recording)."""
-CALIBRATED_FIELDS = ("stop_threshold",)
+CALIBRATED_FIELDS = ("stop_threshold", "jump_threshold")
 """Config fields that the trainer calibrates rather than the network's shape: a checkpoint loads into a config
 that differs in them (and keeps its own value)."""
 BEAT_INPUT_ROWS = 124
@@ -145,8 +145,16 @@ class PointerModelConfig:
     """Logit above which greedy decoding stops (and the teacher-forced ``stop`` fires); None:
     :attr:`event_threshold`. Not part of the network's shape: the trainer sets it after every validation to the
     threshold with the best F1 on the validation recordings
-    (:func:`pointer_baseline.trainers.pointer_trainer.calibrate_stop_threshold`). With ``event_threshold`` the
+    (:func:`pointer_baseline.trainers.pointer_trainer.calibrate_thresholds`). With ``event_threshold`` the
     model of 2026-11-25 also fired at section ends before the true end (stop precision 0.56 on held-out pairs)."""
+    jump_threshold: float | None = None
+    """Logit above which ``use_jump`` fires (greedy decoding, :meth:`PointerNetwork.resolve`); None:
+    :attr:`event_threshold`. Calibrated like :attr:`stop_threshold` (best F1 of the teacher-forced ``use_jump``
+    decisions on the validation recordings). The model of 2026-11-25 often peaked just below ``event_threshold`` at
+    a seam (left one frame late, or played through a false start); calibrated (2.02 against 3.00), its greedy edits
+    of the 80 validation recordings got exact frames 0.608 -> 0.637, within 5 0.862 -> 0.872 (an ad-hoc sweep), and
+    of the 10 held-out pairs length error 30.5 -> 16.5 frames, exact and within 5 unchanged
+    (``scripts/eval_pointer.py --checkpoint``)."""
 
     def __post_init__(self) -> None:
         problems = []
@@ -188,6 +196,11 @@ class PointerModelConfig:
     def stop_decision_threshold(self) -> float:
         """Logit above which ``stop`` fires: the calibrated :attr:`stop_threshold`, else :attr:`event_threshold`."""
         return self.event_threshold if self.stop_threshold is None else float(self.stop_threshold)
+
+    @property
+    def jump_decision_threshold(self) -> float:
+        """Logit above which ``use_jump`` fires: the calibrated :attr:`jump_threshold`, else :attr:`event_threshold`."""
+        return self.event_threshold if self.jump_threshold is None else float(self.jump_threshold)
 
     @property
     def window(self) -> int:
@@ -561,10 +574,11 @@ class PointerNetwork(nn.Module):
     # -- decisions --------------------------------------------------------------------------
     def resolve(self, mem: Memory, out: StepOutput, expected: th.Tensor) -> th.Tensor:
         """Greedy next pointer of each step ``(N,)`` (ignoring stop): a jump when
-        ``use_jump`` > 0.5 (best bucket, then best landing frame), else ``expected + best delta``."""
+        ``use_jump`` fires (:attr:`PointerModelConfig.jump_decision_threshold`; best bucket, then best landing frame),
+        else ``expected + best delta``."""
         expected = expected.to(out.z.device).long()
         pointer = expected + out.delta_logits.argmax(dim=-1) - self.config.max_delta
-        jump = out.use_jump_logit > self.config.event_threshold
+        jump = out.use_jump_logit > self.config.jump_decision_threshold
         if jump.any():
             sel = jump.nonzero()[:, 0]
             chunk = self.jump_logits(mem, out.z[sel], expected[sel]).argmax(dim=-1)
@@ -623,7 +637,7 @@ class PointerNetwork(nn.Module):
                     i + ks, expected + ks, run + ks, np.full(k, seams), n_raw, self.config.compression_ratio
                 )
                 out = self.steps(mem, pos, state)
-                threshold = self.config.event_threshold
+                threshold = self.config.jump_decision_threshold
                 stop = (
                     (out.stop_logit > self.config.stop_decision_threshold)
                     if n_steps is None

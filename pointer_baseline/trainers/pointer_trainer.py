@@ -29,9 +29,10 @@ when ``val/free_within5`` improves (the teacher-forced loss is a poor guide: it 
 overconfident jump buckets while the decoded edits still improve), both atomically; ``--resume latest.pt``
 continues with the same epoch and step counters and random states.
 
-Before its free-running figures, each validation sets the stop threshold (the model config's ``stop_threshold``,
-saved in the checkpoints, logged as ``val/stop_threshold``) to the one with the best F1 on the validation
-recordings; ``--calibrate`` does that for a checkpoint trained before, writing a calibrated copy.
+Before its free-running figures, each validation sets the decision thresholds of ``stop`` and ``use_jump`` (the
+model config's ``stop_threshold`` and ``jump_threshold``, saved in the checkpoints, logged as ``val/stop_threshold``
+and ``val/jump_threshold``) to the ones with the best F1 on the validation recordings (:func:`calibrate_thresholds`);
+``--calibrate`` does that for a checkpoint trained before, writing a calibrated copy.
 """
 
 from __future__ import annotations
@@ -306,22 +307,24 @@ def _all_steps(model, mem, targets, chunk_steps: int = 4096):
 
 def teacher_forced_predictions(model, mel, targets, *, chunk_steps: int = 4096) -> dict[str, np.ndarray]:
     """The model's greedy choice at every step given the true history: ``pointer`` (next pointer
-    when it does not stop), ``use_jump`` and ``stop`` (bool), and ``stop_logit`` (float), all ``(m + 1,)``."""
+    when it does not stop), ``use_jump`` and ``stop`` (bool), ``use_jump_logit`` and ``stop_logit`` (float), all
+    ``(m + 1,)``."""
     import torch as th
 
     model.eval()
     with th.no_grad():
         mem = model.memory(mel)
-        pointer, use_jump, stop_logit = [], [], []
+        pointer, use_jump_logit, stop_logit = [], [], []
         for _, expected, out in _all_steps(model, mem, targets, chunk_steps):
             pointer.append(model.resolve(mem, out, expected).cpu().numpy())
-            use_jump.append((out.use_jump_logit > model.config.event_threshold).cpu().numpy())
+            use_jump_logit.append(out.use_jump_logit.float().cpu().numpy())
             stop_logit.append(out.stop_logit.float().cpu().numpy())
-    stop_logit = np.concatenate(stop_logit)
+    stop_logit, use_jump_logit = np.concatenate(stop_logit), np.concatenate(use_jump_logit)
     return {
         "pointer": np.concatenate(pointer),
-        "use_jump": np.concatenate(use_jump),
+        "use_jump": use_jump_logit > model.config.jump_decision_threshold,
         "stop": stop_logit > model.config.stop_decision_threshold,
+        "use_jump_logit": use_jump_logit,
         "stop_logit": stop_logit,
     }
 
@@ -329,7 +332,7 @@ def teacher_forced_predictions(model, mel, targets, *, chunk_steps: int = 4096) 
 def hardest_steps(model, mem, targets, k: int, *, margin: float = 1.0) -> np.ndarray:
     """The (at most) ``k`` decoder steps of a recording where the network's choice is most wrong given the true
     history, by how far the deciding logit lies on the wrong side: ``use_jump`` and ``stop`` against
-    ``event_threshold``, the delta's best wrong class against the right one. Steps right by more than ``margin``
+    ``event_threshold`` (the loss's own calibration, not the decision thresholds that validation sets), the delta's best wrong class against the right one. Steps right by more than ``margin``
     (nats) are never chosen. ``mem``: the recording's :class:`~pointer_baseline.model.Memory`; no gradients."""
     import torch as th
 
@@ -356,30 +359,51 @@ def hardest_steps(model, mem, targets, k: int, *, margin: float = 1.0) -> np.nda
     return np.sort(candidates[np.argsort(-score[candidates], kind="stable")[:k]])
 
 
-def calibrate_stop_threshold(stop_logits: list[np.ndarray], stop_targets: list[np.ndarray]) -> float:
-    """The stop threshold with the best F1 over every decoder step of some recordings (ties: the highest).
+def f1_best_threshold(logits: list[np.ndarray], targets: list[np.ndarray], *, head: str = "stop") -> float:
+    """The decision threshold of a binary head with the best F1 over the decoder steps of some recordings (ties:
+    the highest).
 
-    :param stop_logits: per recording, ``(m + 1,)`` teacher-forced stop logits (:func:`teacher_forced_predictions`).
-    :param stop_targets: per recording, ``(m + 1,)`` 1 where the edit stops (``StepTargets.stop``).
+    :param logits: per recording, the teacher-forced logits of the steps (:func:`teacher_forced_predictions`).
+    :param targets: per recording, the same steps' targets, 1 where the event happens (``StepTargets.stop``).
+    :param head: the head's name, for the error.
     :returns: a logit halfway between the lowest one that fires and the next below it.
     """
-    logits = np.concatenate(stop_logits).astype(np.float64)
-    labels = np.concatenate(stop_targets) == 1
+    logits = np.concatenate(logits).astype(np.float64)
+    labels = np.concatenate(targets) == 1
     if not labels.any():
-        raise PointerError("calibrate_stop_threshold: the recordings hold no stop step.")
+        raise PointerError(f"f1_best_threshold: the recordings hold no {head} step.")
     order = np.argsort(-logits, kind="stable")
     ranked, truth = logits[order], labels[order]
     true_pos = np.cumsum(truth)
-    f1 = 2 * true_pos / (np.arange(1, ranked.size + 1) + truth.sum())  # 2 TP / (fired + true stops)
+    f1 = 2 * true_pos / (np.arange(1, ranked.size + 1) + truth.sum())  # 2 TP / (fired + true events)
     cut = np.append(ranked[1:] < ranked[:-1], True)  # a threshold can only fall between different logits
     k = int(np.argmax(np.where(cut, f1, -1.0)))
     return float((ranked[k] + ranked[k + 1]) / 2) if k + 1 < ranked.size else float(ranked[k] - 1.0)
 
 
+def calibrate_thresholds(model, recordings) -> dict[str, float]:
+    """Set the model config's ``stop_threshold`` and ``jump_threshold`` to the ones with the best F1
+    (:func:`f1_best_threshold`) over every decoder step of ``recordings``, an iterable of ``(mel tensor,
+    StepTargets)``; ``use_jump`` is judged on the steps that do not stop, and keeps its threshold when no step of
+    the recordings jumps. Returns both (``jump_threshold``: the decision threshold in use)."""
+    stop_logits, stops, jump_logits, jumps = [], [], [], []
+    for mel, targets in recordings:
+        pred = teacher_forced_predictions(model, mel, targets)
+        stop_logits.append(pred["stop_logit"])
+        stops.append(targets.stop)
+        jump_logits.append(pred["use_jump_logit"][:-1])
+        jumps.append(targets.use_jump[:-1])
+    cfg = model.config
+    cfg.stop_threshold = f1_best_threshold(stop_logits, stops, head="stop")
+    if any((j == 1).any() for j in jumps):  # recordings cut only by short deltas leave the jump threshold as it is
+        cfg.jump_threshold = f1_best_threshold(jump_logits, jumps, head="use_jump")
+    return {"stop_threshold": cfg.stop_threshold, "jump_threshold": cfg.jump_decision_threshold}
+
+
 def evaluate(model, samples: list, config: PointerTrainConfig, device: str) -> dict[str, float]:
     """Validation metrics over every step of ``samples`` (teacher forcing, no sampling of steps), after setting
-    the model's stop threshold to the one with the best F1 on them (:func:`calibrate_stop_threshold`: free-running
-    decoding and the checkpoints use it)."""
+    the model's stop and jump thresholds to the ones with the best F1 on them (:func:`calibrate_thresholds`:
+    free-running decoding and the checkpoints use them)."""
     import torch as th
 
     from pointer_baseline.data import frame_labels, step_targets
@@ -395,13 +419,12 @@ def evaluate(model, samples: list, config: PointerTrainConfig, device: str) -> d
         step_targets(s.pointers, s.n_raw, max_delta=cfg.max_delta, jump_chunk=cfg.jump_chunk, ops=s.ops)
         for s in samples
     ]
-    preds = [
-        teacher_forced_predictions(model, th.as_tensor(s.mel, device=device), t) for s, t in zip(samples, all_targets)
-    ]
-    cfg.stop_threshold = calibrate_stop_threshold([p["stop_logit"] for p in preds], [t.stop for t in all_targets])
-    for sample, targets, pred in zip(samples, all_targets, preds):
+    thresholds = calibrate_thresholds(
+        model, ((th.as_tensor(s.mel, device=device), t) for s, t in zip(samples, all_targets))
+    )
+    for sample, targets in zip(samples, all_targets):
         mel = th.as_tensor(sample.mel, device=device)
-        pred["stop"] = pred["stop_logit"] > cfg.stop_threshold
+        pred = teacher_forced_predictions(model, mel, targets)
         m = targets.n_steps - 1
         correct += int((pred["pointer"][:m] == targets.pointer[:m]).sum())
         frames += m
@@ -433,7 +456,7 @@ def evaluate(model, samples: list, config: PointerTrainConfig, device: str) -> d
         "free_exact": free_exact / max(frames, 1),
         "free_within5": free_within5 / max(frames, 1),
         "free_length_error": float(np.mean(length_errors)) if length_errors else float("nan"),
-        "stop_threshold": cfg.stop_threshold,
+        **thresholds,
     }
 
 
@@ -691,12 +714,12 @@ def calibrate_checkpoint(
     cache_dir: str | None = None,
     pointer_dir: str | None = None,
     device: str = "cpu",
-) -> float:
-    """Calibrate the stop threshold of a trained checkpoint (:func:`calibrate_stop_threshold`) on its validation
-    recordings and write the calibrated copy to ``out``; ``checkpoint`` is left as it is.
+) -> dict[str, float]:
+    """Calibrate the stop and jump thresholds of a trained checkpoint (:func:`calibrate_thresholds`) on its
+    validation recordings and write the calibrated copy to ``out``; ``checkpoint`` is left as it is.
 
     The recordings are the checkpoint's ``val_samples`` in the folders of its ``train_config`` unless
-    ``cache_dir`` / ``pointer_dir`` are given. Returns the threshold.
+    ``cache_dir`` / ``pointer_dir`` are given. Returns the thresholds.
 
     :raises PointerError: ``out`` exists or is ``checkpoint``; no recordings; see
         :func:`pointer_baseline.checkpoint.read_checkpoint`.
@@ -718,16 +741,16 @@ def calibrate_checkpoint(
             f"{checkpoint} names no validation recordings or folders: give --cache-dir and --pointer-dir of the "
             "recordings it was trained on."
         )
-    cfg = model.config
-    logits, stops = [], []
-    for name in names:
-        sample, targets = load_sample_and_targets(cache_dir, pointer_dir, name, cfg)
-        logits.append(teacher_forced_predictions(model, th.as_tensor(sample.mel, device=device), targets)["stop_logit"])
-        stops.append(targets.stop)
-    cfg.stop_threshold = calibrate_stop_threshold(logits, stops)
+
+    def recordings():
+        for name in names:
+            sample, targets = load_sample_and_targets(cache_dir, pointer_dir, name, model.config)
+            yield th.as_tensor(sample.mel, device=device), targets
+
+    thresholds = calibrate_thresholds(model, recordings())
     extra = {k: v for k, v in payload.items() if k not in ("format", "model_version", "model_config", "state_dict")}
     save_checkpoint(out, model, **extra)
-    return cfg.stop_threshold
+    return thresholds
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[PointerTrainConfig, argparse.Namespace]:
@@ -753,7 +776,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[PointerTrainConfig, argpa
     parser.add_argument(
         "--calibrate",
         metavar="CHECKPOINT",
-        help="train nothing: set the stop threshold of CHECKPOINT on its validation recordings, written to --out",
+        help="train nothing: set the stop and jump thresholds of CHECKPOINT on its validation recordings, written to --out",
     )
     parser.add_argument("--out", help="with --calibrate: the calibrated checkpoint (a new file)")
     args = parser.parse_args(argv)
@@ -769,10 +792,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config, args = parse_args(argv)
         if args.calibrate:
-            threshold = calibrate_checkpoint(
+            thresholds = calibrate_checkpoint(
                 args.calibrate, args.out, cache_dir=args.cache_dir, pointer_dir=args.pointer_dir
             )
-            print(f"stop threshold {threshold:.3f} (logit) set on the validation recordings; wrote {args.out}")
+            print(
+                f"stop threshold {thresholds['stop_threshold']:.3f}, jump threshold {thresholds['jump_threshold']:.3f} "
+                f"(logits) set on the validation recordings; wrote {args.out}"
+            )
             return 0
         result = train(config, resume=args.resume)
     except MusicEditError as exc:

@@ -389,46 +389,59 @@ def test_the_learning_rate_decays_over_the_time_budget_of_all_runs(tiny_data, tm
     assert last["train_seconds"] > seconds
 
 
-def test_the_stop_threshold_has_the_best_f1():
-    from pointer_baseline.trainers.pointer_trainer import calibrate_stop_threshold
+def test_the_calibrated_threshold_has_the_best_f1():
+    from pointer_baseline.trainers.pointer_trainer import f1_best_threshold
 
     # true stops at logits 2 and 1; the section end at 5 and the steps at 4 and 3 fire at any threshold that
     # catches one of them, and the best F1 (0.5) catches both: a threshold below 1, above the next logit (0)
     logits = [np.array([0.0, 1.0, 5.0, 2.0]), np.array([3.0, 4.0, 1.0])]
     stops = [np.array([0, 0, 0, 1]), np.array([0, 0, 1])]
-    assert calibrate_stop_threshold(logits, stops) == 0.5
+    assert f1_best_threshold(logits, stops) == 0.5
     # the true end stands above every other step: the threshold separates it from the highest of them
-    assert calibrate_stop_threshold([np.array([0.0, 1.0, 2.0, 5.0])], [np.array([0, 0, 0, 1])]) == 3.5
+    assert f1_best_threshold([np.array([0.0, 1.0, 2.0, 5.0])], [np.array([0, 0, 0, 1])]) == 3.5
     with pytest.raises(PointerError, match="no stop step"):
-        calibrate_stop_threshold([np.zeros(3)], [np.zeros(3)])
+        f1_best_threshold([np.zeros(3)], [np.zeros(3)])
+    with pytest.raises(PointerError, match="no use_jump step"):
+        f1_best_threshold([np.zeros(3)], [np.zeros(3)], head="use_jump")
 
 
-def test_training_calibrates_the_stop_threshold_and_old_checkpoints_can_be(tiny_data, tmp_path):
+def test_training_calibrates_the_thresholds_and_old_checkpoints_can_be(tiny_data, tmp_path):
     from pointer_baseline.checkpoint import load_model, read_checkpoint, save_checkpoint
     from pointer_baseline.trainers.pointer_trainer import main as train_main
     from pointer_baseline.trainers.pointer_trainer import train
 
     result = train(_tiny_config(tiny_data, tmp_path / "run", epochs=1))
-    threshold = result.metrics["stop_threshold"]
+    threshold, jump_threshold = result.metrics["stop_threshold"], result.metrics["jump_threshold"]
     model, payload = load_model(tmp_path / "run" / "best.pt")
     assert model.config.stop_threshold == threshold and model.config.stop_decision_threshold == threshold
+    assert model.config.jump_threshold == jump_threshold == model.config.jump_decision_threshold
     # a checkpoint from before the calibration: it loads (a calibration is not the network's shape) and
     # --calibrate writes a calibrated copy beside it, leaving it as it was
     old = tmp_path / "old.pt"
-    model.config.stop_threshold = None
+    model.config.stop_threshold = model.config.jump_threshold = None
     save_checkpoint(old, model, **{k: payload[k] for k in ("train_config", "val_samples")})
     before = old.read_bytes()
-    load_model(old, config=dataclasses.replace(model.config, stop_threshold=1.0))
+    load_model(old, config=dataclasses.replace(model.config, stop_threshold=1.0, jump_threshold=1.0))
     assert train_main(["--calibrate", str(old), "--out", str(tmp_path / "new.pt")]) == 0
     assert old.read_bytes() == before
-    assert read_checkpoint(tmp_path / "new.pt")["model_config"]["stop_threshold"] == pytest.approx(threshold)
+    calibrated = read_checkpoint(tmp_path / "new.pt")["model_config"]
+    assert calibrated["stop_threshold"] == pytest.approx(threshold)
+    assert calibrated["jump_threshold"] == pytest.approx(jump_threshold)
     assert train_main(["--calibrate", str(old), "--out", str(tmp_path / "new.pt")]) == 2  # refuses to overwrite
     # the greedy decoder obeys it: below every stop logit it stops at once
     from pointer_baseline.data import load_sample
 
+    mel = load_sample(tiny_data[1], tiny_data[2], payload["val_samples"][0]).mel
     model.config.stop_threshold = -1e9
-    pointers, info = model.decode(load_sample(tiny_data[1], tiny_data[2], payload["val_samples"][0]).mel)
+    pointers, info = model.decode(mel)
     assert info["stopped_by"] == "stop" and pointers.size == 0
+    # and the jump threshold: above every use_jump logit no step jumps, below every one steps jump
+    model.config.stop_threshold, model.config.jump_threshold = 1e9, 1e9
+    pointers, _ = model.decode(mel, max_plays=None)
+    assert pointers.size and (np.abs(np.diff(pointers) - 1) <= model.config.max_delta).all()
+    model.config.jump_threshold = -1e9
+    pointers, info = model.decode(mel, max_plays=None, n_steps=20)
+    assert (np.abs(np.diff(pointers) - 1) > model.config.max_delta).any()
 
 
 def test_resume_continues_the_same_counters_and_weights(tiny_data, tmp_path):

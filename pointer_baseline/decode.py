@@ -20,8 +20,9 @@ search finds the best-scoring ones:
   length window the locked-keep beats it still owes, or the shortest way to a boundary where it may
   stop (shortest paths over the allowed moves), is dropped.
 
-Scores are the network's log-probabilities of the pointers (calibrated by ``event_threshold`` as in
-greedy decoding): at a boundary, ``log p(no stop) + log p(no jump) + log p(delta)`` for a move inside
+Scores are the network's log-probabilities of the pointers (``stop`` and ``use_jump`` calibrated by the
+thresholds greedy decoding uses, :attr:`~pointer_baseline.model.PointerModelConfig.stop_decision_threshold` and
+``jump_decision_threshold``): at a boundary, ``log p(no stop) + log p(no jump) + log p(delta)`` for a move inside
 the delta window (a seam or plain continuation), ``log p(no stop) + log p(jump) + log p(bucket) +
 log p(landing frame)`` for a long jump (both routes summed when both can reach the frame), ``log
 p(stop)`` to stop (free at the end of the recording); inside a beat every frame continues; each seam
@@ -305,7 +306,7 @@ def _beam_search(
         starts = np.flatnonzero(playable & ((bar == 0) | (np.arange(n) == 0)) & (np.arange(n) <= first_keep))
         moves = _moves(bar, bpb, playable, keep_before, min_jump)
         to_end = _seconds_to_end(moves, beat_s, ends)
-        thr = cfg.event_threshold
+        thr_stop, thr_jump = cfg.stop_decision_threshold, cfg.jump_decision_threshold
         live = [_Hyp(None, -1, 0.0, 0.0, 0, 0, 0, -1, None if max_plays is None else np.zeros(n, np.int16))]
         finished: list[_Hyp] = []
         for _ in range(4 * n + 16):
@@ -323,8 +324,8 @@ def _beam_search(
             )
             e_t = th.as_tensor(expected, device=device)
             out = model.steps(mem, e_t, state)
-            lp_stop, lp_go = _log_sigmoid_pair(out.stop_logit, thr)
-            lp_jump, lp_stay = _log_sigmoid_pair(out.use_jump_logit, thr)
+            lp_stop, lp_go = _log_sigmoid_pair(out.stop_logit, thr_stop)
+            lp_jump, lp_stay = _log_sigmoid_pair(out.use_jump_logit, thr_jump)
             lp_delta = out.delta_logits.log_softmax(dim=-1)
             lp_chunk = model.jump_logits(mem, out.z, e_t).log_softmax(dim=-1)
 
@@ -454,8 +455,8 @@ def _inside_scores(model, mem, live, cb, cj, expected, frames, n_raw, device):
         hyp_step[owner] + m, pos, run_first[owner] + m - 1, seams[owner], n_raw, cfg.compression_ratio
     )
     out = model.steps(mem, th.as_tensor(pos, device=device), state)
-    _, go = _log_sigmoid_pair(out.stop_logit, cfg.event_threshold)
-    _, stay = _log_sigmoid_pair(out.use_jump_logit, cfg.event_threshold)
+    _, go = _log_sigmoid_pair(out.stop_logit, cfg.stop_decision_threshold)
+    _, stay = _log_sigmoid_pair(out.use_jump_logit, cfg.jump_decision_threshold)
     cont = out.delta_logits.log_softmax(dim=-1)[:, cfg.max_delta]
     per_step = (go + stay + cont).cpu().numpy().astype(np.float64)
     np.add.at(total, owner, per_step)

@@ -3,6 +3,7 @@ scores checked against a plain step-by-step evaluation of the network."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -30,9 +31,10 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 @pytest.fixture(scope="module")
 def setup():
-    """An untrained tiny network, a random input of 50 beats of 20 frames, 4/4 with a pickup beat."""
+    """An untrained tiny network with calibrated stop and jump thresholds (unlike each other and the default), a
+    random input of 50 beats of 20 frames, 4/4 with a pickup beat."""
     th.manual_seed(1)
-    model = PointerNetwork(TINY).eval()
+    model = PointerNetwork(dataclasses.replace(TINY, stop_threshold=0.5, jump_threshold=-0.5)).eval()
     n_frames = N_BEATS * FRAMES_PER_BEAT
     inputs = np.random.default_rng(0).random((TINY.n_inputs, n_frames), dtype=np.float32)
     times = np.arange(N_BEATS) * FRAMES_PER_BEAT * FS
@@ -41,7 +43,8 @@ def setup():
 
 
 def _reference_log_prob(model, inputs, pointers: np.ndarray, *, stops: bool) -> float:
-    """The network's log-probability of ``pointers``, one step at a time (as greedy decoding reads it)."""
+    """The network's log-probability of ``pointers``, one step at a time (as greedy decoding reads it, with its
+    calibrated thresholds)."""
     cfg = model.config
     with th.no_grad():
         mem = model.memory(th.as_tensor(inputs))
@@ -50,11 +53,11 @@ def _reference_log_prob(model, inputs, pointers: np.ndarray, *, stops: bool) -> 
             state = step_state_features([i], [expected], [run], [seams], mem.n_raw, cfg.compression_ratio)
             e = th.tensor([expected])
             out = model.steps(mem, e, state)
-            x_stop = float(out.stop_logit[0]) - cfg.event_threshold
+            x_stop = float(out.stop_logit[0]) - cfg.stop_decision_threshold
             if p is None:
                 total += float(F.logsigmoid(th.tensor(x_stop)))
                 break
-            x_jump = float(out.use_jump_logit[0]) - cfg.event_threshold
+            x_jump = float(out.use_jump_logit[0]) - cfg.jump_decision_threshold
             d = p - expected
             route_delta = -math.inf
             if abs(d) <= cfg.max_delta:

@@ -66,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
             "command": args.benchmark_command,
             "data": bench["settings"].get("data_dir"),
             "samples": len(bench["settings"].get("samples", [])),
-            "reward": {name: round(value, 4) for name, value in rewards.items()},
+            # 6 digits, not 4: messages print 3, and 0.82649 -> 0.8265 -> "0.827" rounds twice
+            "reward": {name: round(value, 6) for name, value in rewards.items()},
             "summary": bench["summary"],
         },
     }

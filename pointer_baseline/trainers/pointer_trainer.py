@@ -332,8 +332,9 @@ def teacher_forced_predictions(model, mel, targets, *, chunk_steps: int = 4096) 
 def hardest_steps(model, mem, targets, k: int, *, margin: float = 1.0) -> np.ndarray:
     """The (at most) ``k`` decoder steps of a recording where the network's choice is most wrong given the true
     history, by how far the deciding logit lies on the wrong side: ``use_jump`` and ``stop`` against
-    ``event_threshold`` (the loss's own calibration, not the decision thresholds that validation sets), the delta's best wrong class against the right one. Steps right by more than ``margin``
-    (nats) are never chosen. ``mem``: the recording's :class:`~pointer_baseline.model.Memory`; no gradients."""
+    ``event_threshold`` (the loss's own calibration, not the decision thresholds that validation sets), the
+    delta's best wrong class against the right one. Steps right by more than ``margin`` (nats) are never chosen.
+    ``mem``: the recording's :class:`~pointer_baseline.model.Memory`; no gradients."""
     import torch as th
 
     thr = model.config.event_threshold
@@ -424,7 +425,7 @@ def evaluate(model, samples: list, config: PointerTrainConfig, device: str) -> d
     )
     for sample, targets in zip(samples, all_targets):
         mel = th.as_tensor(sample.mel, device=device)
-        pred = teacher_forced_predictions(model, mel, targets)
+        pred = teacher_forced_predictions(model, mel, targets)  # again: the jumps follow the threshold just set
         m = targets.n_steps - 1
         correct += int((pred["pointer"][:m] == targets.pointer[:m]).sum())
         frames += m

@@ -99,6 +99,8 @@ def read_pointer_sequence(pointer_dir: str | os.PathLike, sample: str) -> tuple[
 
 BEAT_INPUT_ROWS = 124
 """Rows of :func:`beat_frame_features`: the 121 beat features plus beat onset, downbeat onset, beat phase."""
+BEAT_ONSET_ROW = 121
+"""The row of :func:`beat_frame_features` that is 1 on the first frame of every tracked beat."""
 
 
 def beat_frame_features(analysis, params: AudioParams = DEFAULT_PARAMS) -> np.ndarray:
@@ -122,7 +124,7 @@ def beat_frame_features(analysis, params: AudioParams = DEFAULT_PARAMS) -> np.nd
     std = feats.std(axis=0)
     z = (feats - feats.mean(axis=0)) / np.where(std > 1e-6, std, 1.0)
     out[: feats.shape[1]] = (np.clip(z, -5.0, 5.0) / 5.0)[beat].T
-    out[121, starts] = 1.0
+    out[BEAT_ONSET_ROW, starts] = 1.0
     down = np.asarray(analysis.beats.bar_position) == 0
     out[122, starts[down]] = 1.0
     ends = np.concatenate([starts[1:], [n_frames]])

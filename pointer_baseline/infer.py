@@ -3,9 +3,11 @@
     python -m pointer_baseline.infer INPUT --checkpoint models/pointer/best.pt -o OUT.wav [--device auto]
 
 The network predicts a raw frame for every output frame until it stops
-(:meth:`pointer_baseline.model.PointerNetwork.decode`, linear time). The pointers become an
-:class:`~editor_env.edl.EditList` (:meth:`EditList.from_pointers`: runs of consecutive frames are
-segments) and the audio is rendered from the raw recording's own samples, at its own rate and
+(:meth:`pointer_baseline.model.PointerNetwork.decode`, linear time). Where a segment keeps the
+recording's beat, its exit then moves to a whole number of beats from its landing, by a few frames
+at most (:mod:`pointer_baseline.whole_beats`: the network often leaves a section a frame early or
+late). The pointers become an :class:`~editor_env.edl.EditList` (:meth:`EditList.from_pointers`:
+runs of consecutive frames are segments) and the audio is rendered from the raw recording's own samples, at its own rate and
 channel count, with equal-power crossfades at every seam (:func:`editor_env.render.render`):
 nothing is vocoded or generated. The EDL JSON is written beside the audio
 (``{out_stem}.edl.json``, :func:`editor_env.edit.edl_path_for`); the input is never overwritten.
@@ -104,8 +106,9 @@ def pointer_edit_lists(
     locked regions and the length window), on the beat grid of the analysis, sample-exact at beat onsets,
     and, when no region is locked, the greedy edit after them: the caller
     (:func:`editor_env.paradigms.run_alternatives`) fits every end into the window and ranks them. The
-    greedy edit cuts where the network points, frame-exact, where the beam search cuts on the tracked
-    beats; the better the network, the more often the greedy edit wins.
+    greedy edit cuts where the network points, frame-exact (exits on whole beats,
+    :mod:`pointer_baseline.whole_beats`), where the beam search cuts on the tracked beats; the better
+    the network, the more often the greedy edit wins.
 
     :param source: the raw recording: an audio path, an :class:`editor_env.audio.Audio`, or its
         :class:`editor_env.features.Analysis` (then ``sample_rate`` and ``raw_length``, the raw's
@@ -117,35 +120,27 @@ def pointer_edit_lists(
     :returns: the edit at the raw's own sample rate; ``meta`` holds the paradigm, checkpoint,
         output frames and how decoding ended.
     """
-    from types import SimpleNamespace
-
-    from editor_env.audio import Audio, analysis_signal, load_audio, mel_spectrogram
+    from editor_env.audio import Audio, analysis_signal, load_audio
     from pointer_baseline.data import model_inputs
 
     model = load_pointer_model(checkpoint, device)
     cfg = model.config
     audio = None
+    # The beats are always analysed: the greedy edit's exits go on whole beats, the beam search cuts on them.
     if isinstance(source, (str, os.PathLike)) and not cfg.use_stems:  # read in chunks when long: bounded memory
         from editor_env.audio import audio_extent
-        from editor_env.cache import analyze_file, frames_of
+        from editor_env.cache import analyze_file
 
-        if cfg.use_beat_features or constraints is not None:  # constrained decoding needs the beats
-            analysis = analyze_file(source, params)
-        else:
-            analysis = SimpleNamespace(mel=frames_of(Path(source), params, mel_only=True)[0].mel)
+        analysis = analyze_file(source, params)
         sample_rate, raw_length = audio_extent(source)
     elif isinstance(source, (str, os.PathLike)):
         audio = load_audio(source)
     elif isinstance(source, Audio):
         audio = source
     if audio is not None:
-        y = analysis_signal(audio, params)
-        if cfg.use_beat_features or constraints is not None:  # constrained decoding needs the beats
-            from editor_env.features import analyze_signal
+        from editor_env.features import analyze_signal
 
-            analysis = analyze_signal(y, params)
-        else:
-            analysis = SimpleNamespace(mel=mel_spectrogram(y, params))
+        analysis = analyze_signal(analysis_signal(audio, params), params)
         sample_rate, raw_length = audio.sample_rate, audio.n_samples
     elif not isinstance(source, (str, os.PathLike)):
         analysis = source
@@ -186,15 +181,22 @@ def pointer_edit_lists(
         )
         if not constraints.has_regions:  # greedy decoding knows no locked regions
             try:
-                edits.append(_greedy_edit(model, inputs, sample_rate, raw_length, checkpoint, crossfade_s, params))
+                edits.append(
+                    _greedy_edit(model, inputs, analysis, sample_rate, raw_length, checkpoint, crossfade_s, params)
+                )
             except PointerError:  # it stopped at once: the beam's edits stand
                 pass
         return edits
-    return [_greedy_edit(model, inputs, sample_rate, raw_length, checkpoint, crossfade_s, params, start)]
+    return [_greedy_edit(model, inputs, analysis, sample_rate, raw_length, checkpoint, crossfade_s, params, start)]
 
 
-def _greedy_edit(model, inputs, sample_rate, raw_length, checkpoint, crossfade_s, params, start=None) -> EditList:
-    """The network's own edit by greedy decoding (:meth:`~pointer_baseline.model.PointerNetwork.decode`)."""
+def _greedy_edit(
+    model, inputs, analysis, sample_rate, raw_length, checkpoint, crossfade_s, params, start=None
+) -> EditList:
+    """The network's own edit by greedy decoding (:meth:`~pointer_baseline.model.PointerNetwork.decode`), its exits
+    on whole beats (:func:`pointer_baseline.whole_beats.whole_beat_pointers`)."""
+    from pointer_baseline.whole_beats import whole_beat_pointers
+
     start = time.perf_counter() if start is None else start
     pointers, info = predict_pointers(model, inputs)
     if pointers.size == 0:
@@ -202,6 +204,7 @@ def _greedy_edit(model, inputs, sample_rate, raw_length, checkpoint, crossfade_s
             f"The pointer network ({checkpoint}) stopped before its first frame: it is untrained or was trained "
             "on very different material."
         )
+    pointers, beat_info = whole_beat_pointers(pointers, analysis, params)
     edl = EditList.from_pointers(pointers, sample_rate=int(sample_rate), raw_length=int(raw_length), params=params)
     if crossfade_s is not None:
         edl.crossfade_s = float(crossfade_s)
@@ -211,6 +214,7 @@ def _greedy_edit(model, inputs, sample_rate, raw_length, checkpoint, crossfade_s
         output_frames=int(pointers.size),
         stopped_by=info["stopped_by"],
         decoding="greedy",
+        **beat_info,
         decode_seconds=round(time.perf_counter() - start, 3),
     )
     return edl

@@ -18,6 +18,10 @@ make the larger sizes look cheap); ``--free-running`` lets the stop head end it.
 cost does not depend on the weights, only the number of jumps does (each scores every 64-frame
 bucket), so a trained checkpoint is the more faithful figure. Best of ``--repeats`` runs.
 
+With a model that reads the beat rows, ``beats s`` times what the greedy edit does after decoding: the beat
+period's fit and the exits moved onto whole beats (:func:`pointer_baseline.whole_beats.whole_beat_pointers`, on the
+mel and the beat rows' onsets); its memory is in the peak.
+
 Target (issue 6): linear time, the 100k/5k ratio within 1.3x of 20 (15.4-26), and peak memory
 under 2 GB at 100k frames. The machine is shared: timings vary with the other jobs on it.
 """
@@ -63,12 +67,31 @@ def worker(args: argparse.Namespace) -> None:
         pointers, info = model.decode(mel, n_steps=n_steps)
         times.append(time.perf_counter() - start)
         outputs = int(pointers.size)
+    beat_seconds = None
+    if model.config.use_beat_features:  # the greedy edit's exits on whole beats (pointer_baseline.whole_beats)
+        from types import SimpleNamespace
+
+        from editor_env.params import DEFAULT_PARAMS
+        from pointer_baseline.data import BEAT_ONSET_ROW
+        from pointer_baseline.whole_beats import whole_beat_pointers
+
+        n_mels = model.config.n_mels
+        beat_frames = np.flatnonzero(mel[n_mels + BEAT_ONSET_ROW] > 0)
+        analysis = SimpleNamespace(
+            mel=mel[:n_mels], beats=SimpleNamespace(times=beat_frames * DEFAULT_PARAMS.frame_seconds)
+        )
+        warm_up = SimpleNamespace(mel=analysis.mel[:, :2000], beats=SimpleNamespace(times=analysis.beats.times[:80]))
+        whole_beat_pointers(pointers[:1000], warm_up, DEFAULT_PARAMS)  # librosa's first-call costs
+        start = time.perf_counter()
+        whole_beat_pointers(pointers, analysis, DEFAULT_PARAMS)
+        beat_seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     print(
         json.dumps(
             {
                 "size": args.size,
                 "seconds": min(times),
+                "whole_beat_seconds": beat_seconds,
                 "output_frames": outputs,
                 "seams": info["seams"],
                 "stopped_by": info["stopped_by"],
@@ -134,13 +157,15 @@ def main(argv: list[str] | None = None) -> int:
     mode = "free-running (stop head)" if args.free_running else "0.67 x frames output frames, stop ignored"
     print(f"\nmodel {model}; {args.threads} thread(s); {mode}; best of {args.repeats}")
     print(
-        f"{'raw frames':>10} {'minutes':>8} {'out frames':>10} {'seams':>6} {'time s':>8} {'us/frame':>9} {'peak MiB':>9} {'added MiB':>9}"
+        f"{'raw frames':>10} {'minutes':>8} {'out frames':>10} {'seams':>6} {'time s':>8} {'us/frame':>9} "
+        f"{'beats s':>8} {'peak MiB':>9} {'added MiB':>9}"
     )
     for r in rows:
         minutes = r["size"] * 512 / 22050 / 60
+        beats = "-" if r["whole_beat_seconds"] is None else f"{r['whole_beat_seconds']:.2f}"
         print(
             f"{r['size']:>10} {minutes:>8.1f} {r['output_frames']:>10} {r['seams']:>6} {r['seconds']:>8.2f} "
-            f"{1e6 * r['seconds'] / r['size']:>9.1f} {r['peak_mib']:>9.0f} {r['added_mib']:>9.0f}"
+            f"{1e6 * r['seconds'] / r['size']:>9.1f} {beats:>8} {r['peak_mib']:>9.0f} {r['added_mib']:>9.0f}"
         )
     by_size = {r["size"]: r for r in rows}
     ok = True

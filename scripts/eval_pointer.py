@@ -29,10 +29,12 @@
    - common reward (``editor_env.reward``, the reference edit as reference) of the pointer edit against
      the retarget editor's, must be higher.
 
-   The frame, length and reward figures are given for greedy decoding and for the edit as ``musicedit edit``
-   makes it for 0.67 of the raw +- ``--slack`` s (the constrained beam search's edit on whole tracked beats and
-   the greedy edit, ends fitted into the window, the best by the reference-free reward); the script passes when
-   every check passes for one of them.
+   The frame, length and reward figures are given for the network's greedy decoding alone, for greedy
+   decoding as ``python -m pointer_baseline.infer`` does it (exits moved onto whole beats,
+   :mod:`pointer_baseline.whole_beats`), and for the edit as ``musicedit edit`` makes it for 0.67 of the raw
+   +- ``--slack`` s (the constrained beam search's edit on whole tracked beats and the greedy edit, ends fitted
+   into the window, the best by the reference-free reward); the script passes when every check passes for one
+   of them.
 4. Prints what the reference allows (:func:`oracles`): the generator moves or repeats sections at random in
    about half the pairs (``--no-restructure`` makes pairs without), which nothing in the audio shows, so the
    in-order oracle bounds the frame figures any editor can reach on these pairs; the figures on the pairs the
@@ -138,7 +140,13 @@ def oracles(pointer_dir: Path, name: str, reference: np.ndarray) -> dict[str, fl
     return figures
 
 
-DECODINGS = {"greedy": "greedy, free-running", "edit": "as musicedit edit runs it"}
+DECODINGS = {
+    "network": "the network alone, greedy",
+    "greedy": "greedy, exits on whole beats",
+    "edit": "as musicedit edit runs it",
+}
+"""``greedy`` is what ``python -m pointer_baseline.infer`` writes: the network's greedy pointers, each exit moved onto
+a whole number of beats where its segment keeps the beat (:mod:`pointer_baseline.whole_beats`)."""
 
 
 def keep_errors(model, mel, reference: np.ndarray, info_file: Path, hop_samples: int) -> dict[str, list[int]]:
@@ -184,6 +192,7 @@ def evaluate(
     from editor_env.tasks import load_tasks
     from pointer_baseline.data import discover_samples, load_sample_and_targets
     from pointer_baseline.trainers.pointer_trainer import teacher_forced_predictions
+    from pointer_baseline.whole_beats import whole_beat_pointers
 
     th.set_num_threads(threads)
     cfg = model.config
@@ -219,10 +228,12 @@ def evaluate(
             "retarget": scorer.score(baseline).total,
             **oracles(pointer_dir, name, sample.pointers),
         }
-        for mode in DECODINGS if slack_s is not None else ("greedy",):
+        for mode in DECODINGS if slack_s is not None else ("network", "greedy"):
             start = time.perf_counter()
-            if mode == "greedy":
+            if mode in ("network", "greedy"):
                 pred, info = model.decode(sample.mel)
+                if mode == "greedy":
+                    pred, _ = whole_beat_pointers(pred, task.analysis, DEFAULT_PARAMS)
                 edl = None
                 if pred.size:
                     edl = EditList.from_pointers(pred, sample_rate=raw_info.samplerate, raw_length=raw_info.frames)
@@ -389,7 +400,7 @@ def main(argv: list[str] | None = None) -> int:
     for mode in modes:
         print(
             f"{DECODINGS[mode]}: mean decode {figures[mode]['decode_s']:.2f} s"
-            + (f", ended by the stop head {figures[mode]['stopped_by_stop']:.0%}" if mode == "greedy" else "")
+            + (f", ended by the stop head {figures[mode]['stopped_by_stop']:.0%}" if mode != "edit" else "")
             + (
                 f" (beam search and greedy edits for 0.67 of the raw +- {args.slack:g} s, ranked)"
                 if mode == "edit"

@@ -357,6 +357,7 @@ def test_tiny_model_trains_and_infers_on_cpu(tiny_data, tmp_path):
     assert infer_main([str(raw), "--checkpoint", str(save / "best.pt"), "-o", str(out), "--device", "cpu"]) == 0
     edl = json.loads((tmp_path / "edited.edl.json").read_text())
     assert edl["format"] == "musicedit-edl" and edl["meta"]["paradigm"] == "pointer"
+    assert "exits_moved" in edl["meta"] or "whole_beats" in edl["meta"]  # the exits went through whole_beats
     import soundfile as sf
 
     info = sf.info(out)

@@ -35,7 +35,8 @@ _LAZY = {
     "BeamEdit": "pointer_baseline.decode",
     "SEAM_PENALTY": "pointer_baseline.decode",
     "edit_with_pointer_network": "pointer_baseline.infer",
-    "whole_beat_pointers": "pointer_baseline.whole_beats",
+    "BeatExits": "pointer_baseline.whole_beats",
+    "beat_exits": "pointer_baseline.whole_beats",
 }
 
 

@@ -4,9 +4,9 @@
 
 The network predicts a raw frame for every output frame until it stops
 (:meth:`pointer_baseline.model.PointerNetwork.decode`, linear time). Where a segment keeps the
-recording's beat, its exit then moves to a whole number of beats from its landing, by a few frames
-at most (:mod:`pointer_baseline.whole_beats`: the network often leaves a section a frame early or
-late). The pointers become an :class:`~editor_env.edl.EditList` (:meth:`EditList.from_pointers`:
+recording's beat, the decoder moves its exit to a whole number of beats from its landing, by a few
+frames at most, and the network picks the seam there (:mod:`pointer_baseline.whole_beats`: the
+network often leaves a section a frame early or late). The pointers become an :class:`~editor_env.edl.EditList` (:meth:`EditList.from_pointers`:
 runs of consecutive frames are segments) and the audio is rendered from the raw recording's own samples, at its own rate and
 channel count, with equal-power crossfades at every seam (:func:`editor_env.render.render`):
 nothing is vocoded or generated. The EDL JSON is written beside the audio
@@ -194,17 +194,17 @@ def _greedy_edit(
     model, inputs, analysis, sample_rate, raw_length, checkpoint, crossfade_s, params, start=None
 ) -> EditList:
     """The network's own edit by greedy decoding (:meth:`~pointer_baseline.model.PointerNetwork.decode`), its exits
-    on whole beats (:func:`pointer_baseline.whole_beats.whole_beat_pointers`)."""
-    from pointer_baseline.whole_beats import whole_beat_pointers
+    on whole beats (:class:`pointer_baseline.whole_beats.BeatExits`)."""
+    from pointer_baseline.whole_beats import beat_exits
 
     start = time.perf_counter() if start is None else start
-    pointers, info = predict_pointers(model, inputs)
+    exits, beat_info = beat_exits(analysis, params)
+    pointers, info = predict_pointers(model, inputs, exit_snap=exits)
     if pointers.size == 0:
         raise PointerError(
             f"The pointer network ({checkpoint}) stopped before its first frame: it is untrained or was trained "
             "on very different material."
         )
-    pointers, beat_info = whole_beat_pointers(pointers, analysis, params)
     edl = EditList.from_pointers(pointers, sample_rate=int(sample_rate), raw_length=int(raw_length), params=params)
     if crossfade_s is not None:
         edl.crossfade_s = float(crossfade_s)
@@ -215,6 +215,7 @@ def _greedy_edit(
         stopped_by=info["stopped_by"],
         decoding="greedy",
         **beat_info,
+        **({} if exits is None else {"exits_moved": info["moved_exits"]}),
         decode_seconds=round(time.perf_counter() - start, 3),
     )
     return edl

@@ -66,6 +66,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -572,13 +573,17 @@ class PointerNetwork(nn.Module):
         return mem.chunk_centre[chunk.long()] + landing_index.long() - self.config.max_delta
 
     # -- decisions --------------------------------------------------------------------------
-    def resolve(self, mem: Memory, out: StepOutput, expected: th.Tensor) -> th.Tensor:
+    def resolve(self, mem: Memory, out: StepOutput, expected: th.Tensor, *, force_seam: bool = False) -> th.Tensor:
         """Greedy next pointer of each step ``(N,)`` (ignoring stop): a jump when
         ``use_jump`` fires (:attr:`PointerModelConfig.jump_decision_threshold`; best bucket, then best landing frame),
-        else ``expected + best delta``."""
+        else ``expected + best delta``. With ``force_seam`` a step whose best delta is 0 jumps even below the
+        threshold (the decoder knows a seam is due there)."""
         expected = expected.to(out.z.device).long()
-        pointer = expected + out.delta_logits.argmax(dim=-1) - self.config.max_delta
+        best_delta = out.delta_logits.argmax(dim=-1) - self.config.max_delta
+        pointer = expected + best_delta
         jump = out.use_jump_logit > self.config.jump_decision_threshold
+        if force_seam:
+            jump = jump | (best_delta == 0)
         if jump.any():
             sel = jump.nonzero()[:, 0]
             chunk = self.jump_logits(mem, out.z[sel], expected[sel]).argmax(dim=-1)
@@ -595,6 +600,7 @@ class PointerNetwork(nn.Module):
         max_output_ratio: float = 1.5,
         n_steps: int | None = None,
         max_plays: int | None = 2,
+        exit_snap: Callable[[int, int], int] | None = None,
     ) -> tuple[np.ndarray, dict[str, Any]]:
         """Greedy pointer sequence of one recording (see "Linear-time decoding").
 
@@ -607,9 +613,15 @@ class PointerNetwork(nn.Module):
             refused and the edit plays on (the beam search's rule for beats, :mod:`pointer_baseline.decode`:
             a section may come back once); None: no limit. Without it the model of 2026-11-25 replayed one
             27-frame stretch 109 times on a held-out pair.
+        :param exit_snap: ``(landing, exit) -> exit'``: where a segment that landed on raw frame ``landing`` should
+            leave instead of ``exit`` (the first raw frame not played), e.g. on whole beats
+            (:class:`pointer_baseline.whole_beats.BeatExits`). When the network leaves a segment, the decoder moves
+            the exit there (playing on, or taking back the frames played past it; once per segment) and takes the
+            seam the network picks at that step, as if its ``use_jump`` had fired (:meth:`resolve`'s
+            ``force_seam``). Not at the end: the stop head's. None: exits stay where the network leaves.
         :returns: ``(pointers (T_out,) int64, info)`` with ``info["stopped_by"]`` one of
-            ``"stop"``, ``"end_of_raw"``, ``"max_length"``, ``"n_steps"``, ``info["seams"]`` and
-            ``info["refused_moves"]`` (moves refused by ``max_plays``).
+            ``"stop"``, ``"end_of_raw"``, ``"max_length"``, ``"n_steps"``, ``info["seams"]``,
+            ``info["refused_moves"]`` (moves refused by ``max_plays``) and ``info["moved_exits"]`` (by ``exit_snap``).
         """
         if max_plays is not None and max_plays < 1:
             raise PointerError(f"max_plays={max_plays} must be at least 1 (or None: no limit).")
@@ -624,6 +636,7 @@ class PointerNetwork(nn.Module):
             pieces: list[np.ndarray] = []
             plays = np.zeros(n_raw, dtype=np.int64)  # times each raw frame has been played
             i, expected, run, seams, length, refused = 0, 0, 0, 0, 0, 0
+            landing, snapped, moved_exits = 0, -1, 0  # the current segment's first raw frame; the last one snapped
             stopped_by = "max_length" if n_steps is None else "n_steps"
             block = max(int(block), 1)
             while length < limit:
@@ -664,19 +677,42 @@ class PointerNetwork(nn.Module):
                     out.stop_logit[first : first + 1],
                     None,
                 )
-                pointer = int(self.resolve(mem, one, pos[first : first + 1])[0])
+                where, moved = pos[first : first + 1], False
+                snap_to = expected
+                if exit_snap is not None and i > 0 and snapped != landing:  # once per segment
+                    snap_to, snapped = exit_snap(landing, expected), landing
+                if snap_to != expected and landing < snap_to <= n_raw and expected - snap_to <= run:
+                    shift = snap_to - expected  # > 0: play on to the exit; < 0: take back the frames past it
+                    if shift > 0:
+                        pieces.append(expected + np.arange(shift, dtype=np.int64))
+                        plays[expected:snap_to] += 1
+                    else:
+                        pieces[:] = [np.concatenate(pieces)[:shift]]
+                        plays[snap_to:expected] -= 1
+                    i, run, length, expected, moved = i + shift, run + shift, length + shift, snap_to, True
+                    moved_exits += 1
+                    where = th.as_tensor([expected], device=device)
+                    state = step_state_features([i], [expected], [run], [seams], n_raw, self.config.compression_ratio)
+                    one = self.steps(mem, where, state)
+                pointer = int(self.resolve(mem, one, where, force_seam=moved)[0])
                 pointer = min(max(pointer, 0), n_raw - 1)
                 if max_plays is not None and pointer != expected and plays[pointer] >= max_plays:
                     pointer, refused = expected, refused + 1
                 pieces.append(np.array([pointer], dtype=np.int64))
                 plays[pointer] += 1
                 if pointer != expected:
-                    seams, run = seams + 1, 0
+                    seams, run, landing = seams + 1, 0, pointer
                 else:
                     run += 1
                 i, length, expected = i + 1, length + 1, pointer + 1
             pointers = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int64)
-            info = {"stopped_by": stopped_by, "seams": seams, "raw_frames": n_raw, "refused_moves": refused}
+            info = {
+                "stopped_by": stopped_by,
+                "seams": seams,
+                "raw_frames": n_raw,
+                "refused_moves": refused,
+                "moved_exits": moved_exits,
+            }
             return pointers, info
         finally:
             self.train(was_training)

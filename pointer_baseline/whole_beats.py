@@ -4,18 +4,21 @@ Edits cut on beats, so a kept segment of a recording at a steady tempo lasts a w
 The network finds *where* to cut well (which section, which landing frame) but often leaves a section
 one frame early or late: the frame on a section boundary holds half of each section in its analysis
 window (``n_fft`` = 4 hops), and at an exit into silence nothing in the audio marks the boundary at
-all. Greedy decoding then shifts every later output frame by one. :func:`round_to_whole_beats` keeps
-every landing and moves each exit (but the last, where the stop head ends the edit) to the nearest
-whole number of beats from its segment's landing, when that is at most ``tolerance`` frames away and
-the segment keeps the beat (below).
+all. Greedy decoding then shifts every later output frame by one. With :class:`BeatExits` as its
+``exit_snap`` (:meth:`pointer_baseline.model.PointerNetwork.decode`), the decoder moves each exit (but
+the last, where the stop head ends the edit) to the nearest whole number of beats from its segment's
+landing, when that is at most ``tolerance`` frames away and the segment keeps the beat (below), and
+takes the seam the network picks at that step: its landing is then chosen where the network was
+trained to choose it, at the true exit.
 
 The beat period has to be known far better than the beat tracker's frames: over a 48-beat segment
 an error of 0.02 frames a beat moves the exit by a frame. :func:`beat_period` fits it to the whole
 recording: the period (to 0.0005 frames) whose beat grid, at its best phase, collects the most onset
 strength (a comb over the mel's onset envelope, :func:`librosa.onset.onset_strength`, read between
-frames by linear interpolation), searched within a frame of the tracked beats' median interval. On the synthetic
-pairs it is exact (84 of 90 recordings; the other 6 are the tracker's half or double tempo, whose
-multiples the tolerance mostly rules out).
+frames by linear interpolation), searched within a frame of the tracked beats' median interval. On
+the synthetic pairs it is exact (84 of 90 recordings; the other 6 are the tracker's half or double
+tempo, whose multiples the tolerance mostly rules out). The fit takes about 0.16 s for a 70 s
+recording and 5 s for 39 minutes (``scripts/bench_pointer.py``).
 
 A segment *keeps the beat* when the grid through its landing at that period, over the segment's own
 frames, is the best-scoring phase give or take a frame (:func:`landing_offset`, measured against
@@ -23,19 +26,20 @@ frames, is the best-scoring phase give or take a frame (:func:`landing_offset`, 
 passage whose tempo drifts, or a landing off the beat, fails and its exit stays where the network put it.
 
 Measured (ad hoc, the shipped model of 2026-11-25, greedy; 80 validation recordings / 10 held-out
-pairs of ``scripts/eval_pointer.py --no-restructure``): frames exactly right 0.637 -> 0.864 /
-0.699 -> 0.831, edits right to the frame 28 -> 49 of 80 / 6 -> 8 of 10; within 5 unchanged (0.872 /
-0.830): the segments themselves are the network's. The fit takes about 0.16 s for a 70 s recording and
-5 s for 39 minutes (``scripts/bench_pointer.py``)."""
+pairs of ``scripts/eval_pointer.py --no-restructure``): frames exactly right 0.637 -> 0.876 /
+0.699 -> 0.831, within 5 0.872 -> 0.884 / 0.830 -> 0.831, edits right to the frame 28 -> 50 of 80 /
+6 -> 8 of 10. Rounding the exits after decoding instead (each landing as the network chose it at its
+own exit) gave 0.864 and 0.872 on validation: choosing the landing at the true exit mends a few more."""
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 
 EXIT_TOLERANCE_FRAMES = 4
 """Exits move to whole beats by at most this many frames (93 ms at the default hop, a quarter beat at the fastest
-synthetic tempo). Chosen on the 80 validation recordings (ad hoc, exact frames: 3 frames 0.852, 4: 0.864;
-without the landing check, 5 frames gained nothing over 4)."""
+synthetic tempo). Chosen on the 80 validation recordings (ad hoc, exact frames: 3 frames 0.863, 4: 0.876, 5: 0.876)."""
 ONSET_LAG_FRAMES = -1.0
 """Where the onset envelope (``center=False``) peaks relative to a beat that starts on frame ``b``: at ``b - 1``
 (the frame before holds the first quarter of the new beat in its window, and a log-mel rises most there).
@@ -96,56 +100,43 @@ def landing_offset(envelope: np.ndarray, first: int, end: int, period: float) ->
     return float(offsets[int(np.argmax(_grid_strength(envelope, first + offsets, period, n_beats)))])
 
 
-def segments_of(pointers: np.ndarray) -> list[tuple[int, int]]:
-    """Runs of consecutive raw frames ``[(first raw frame, one past the last), ...]`` in output order."""
-    pointers = np.asarray(pointers, dtype=np.int64)
-    if pointers.size == 0:
-        return []
-    breaks = np.flatnonzero(np.diff(pointers) != 1) + 1
-    firsts = np.concatenate([[0], breaks])
-    lasts = np.concatenate([breaks, [pointers.size]]) - 1
-    return [(int(pointers[a]), int(pointers[b]) + 1) for a, b in zip(firsts, lasts)]
+@dataclasses.dataclass(frozen=True)
+class BeatExits:
+    """Where a segment should leave: on whole beats from its landing (the decoder's ``exit_snap``, see the module
+    docstring).
 
-
-def round_to_whole_beats(
-    pointers: np.ndarray, envelope: np.ndarray, period: float, *, tolerance: int = EXIT_TOLERANCE_FRAMES
-) -> tuple[np.ndarray, int]:
-    """Move every exit but the last to a whole number of beats from its segment's landing, where the segment keeps
-    the beat (see the module docstring).
-
-    :param pointers: ``(T_out,)`` raw frame of each output frame.
-    :param envelope: ``(T,)`` :func:`onset_envelope` of the raw; no segment is extended past it.
+    :param envelope: ``(T,)`` :func:`onset_envelope` of the raw.
     :param period: frames per beat (:func:`beat_period`).
-    :param tolerance: an exit moves by at most this many frames, else it stays.
-    :returns: ``(pointers, exits moved)``.
+    :param tolerance: an exit moves by at most this many frames.
     """
-    segments = segments_of(pointers)
-    moved = 0
-    for i, (first, end) in enumerate(segments[:-1]):
-        whole = first + int(round(max(round((end - first) / period), 1) * period))
-        if whole == end or abs(whole - end) > tolerance or whole > envelope.size:
-            continue
-        if abs(landing_offset(envelope, first, end, period) - ONSET_LAG_FRAMES) <= LANDING_SLACK_FRAMES:
-            segments[i] = (first, whole)
-            moved += 1
-    if not moved:
-        return np.asarray(pointers, dtype=np.int64), 0
-    return np.concatenate([np.arange(a, b, dtype=np.int64) for a, b in segments]), moved
+
+    envelope: np.ndarray
+    period: float
+    tolerance: int = EXIT_TOLERANCE_FRAMES
+
+    def __call__(self, landing: int, exit: int) -> int:
+        """The exit of a segment that landed on raw frame ``landing`` and leaves before ``exit``: ``exit`` moved to
+        the nearest whole number of beats from ``landing`` when that is within the tolerance and the segment keeps
+        the beat, else ``exit``."""
+        whole = landing + int(round(max(round((exit - landing) / self.period), 1) * self.period))
+        if whole == exit or abs(whole - exit) > self.tolerance or not landing < whole <= self.envelope.size:
+            return exit
+        offset = landing_offset(self.envelope, landing, exit, self.period)
+        return whole if abs(offset - ONSET_LAG_FRAMES) <= LANDING_SLACK_FRAMES else exit
 
 
-def whole_beat_pointers(pointers: np.ndarray, analysis, params) -> tuple[np.ndarray, dict]:
-    """:func:`round_to_whole_beats` at the recording's fitted :func:`beat_period`.
+def beat_exits(analysis, params) -> tuple[BeatExits | None, dict]:
+    """:class:`BeatExits` of a recording at its fitted :func:`beat_period`.
 
-    :param analysis: the raw's analysis (``mel``, ``beats.times``); without beats nothing is moved.
+    :param analysis: the raw's analysis (``mel``, ``beats.times``); without beats there are none.
     :param params: its :class:`~editor_env.params.AudioParams` (``frame_seconds``).
-    :returns: ``(pointers, info)``; ``info`` holds the period and the exits moved, or why none were.
+    :returns: ``(exits or None, info)``; ``info`` holds the period, or why there is none.
     """
     beats = getattr(analysis, "beats", None)
     if beats is None:
-        return pointers, {"whole_beats": "no beat grid"}
+        return None, {"whole_beats": "no beat grid"}
     envelope = onset_envelope(analysis.mel)
     period = beat_period(envelope, np.asarray(beats.times) / params.frame_seconds)
     if period is None:
-        return pointers, {"whole_beats": "too few beats"}
-    pointers, moved = round_to_whole_beats(pointers, envelope, period)
-    return pointers, {"beat_period_frames": round(period, 4), "exits_moved": moved}
+        return None, {"whole_beats": "too few beats"}
+    return BeatExits(envelope, period), {"beat_period_frames": round(period, 4)}

@@ -18,9 +18,9 @@ make the larger sizes look cheap); ``--free-running`` lets the stop head end it.
 cost does not depend on the weights, only the number of jumps does (each scores every 64-frame
 bucket), so a trained checkpoint is the more faithful figure. Best of ``--repeats`` runs.
 
-With a model that reads the beat rows, ``beats s`` times what the greedy edit does after decoding: the beat
-period's fit and the exits moved onto whole beats (:func:`pointer_baseline.whole_beats.whole_beat_pointers`, on the
-mel and the beat rows' onsets); its memory is in the peak.
+With a model that reads the beat rows, ``beats s`` times what the greedy edit adds before decoding: the fit of the
+beat period its exits are moved onto (:func:`pointer_baseline.whole_beats.beat_exits`, on the mel and the beat rows'
+onsets; moving an exit costs a step or two of decoding); its memory is in the peak.
 
 Target (issue 6): linear time, the 100k/5k ratio within 1.3x of 20 (15.4-26), and peak memory
 under 2 GB at 100k frames. The machine is shared: timings vary with the other jobs on it.
@@ -73,7 +73,7 @@ def worker(args: argparse.Namespace) -> None:
 
         from editor_env.params import DEFAULT_PARAMS
         from pointer_baseline.data import BEAT_ONSET_ROW
-        from pointer_baseline.whole_beats import whole_beat_pointers
+        from pointer_baseline.whole_beats import beat_exits
 
         n_mels = model.config.n_mels
         beat_frames = np.flatnonzero(mel[n_mels + BEAT_ONSET_ROW] > 0)
@@ -81,9 +81,9 @@ def worker(args: argparse.Namespace) -> None:
             mel=mel[:n_mels], beats=SimpleNamespace(times=beat_frames * DEFAULT_PARAMS.frame_seconds)
         )
         warm_up = SimpleNamespace(mel=analysis.mel[:, :2000], beats=SimpleNamespace(times=analysis.beats.times[:80]))
-        whole_beat_pointers(pointers[:1000], warm_up, DEFAULT_PARAMS)  # librosa's first-call costs
+        beat_exits(warm_up, DEFAULT_PARAMS)  # librosa's first-call costs
         start = time.perf_counter()
-        whole_beat_pointers(pointers, analysis, DEFAULT_PARAMS)
+        beat_exits(analysis, DEFAULT_PARAMS)
         beat_seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     print(

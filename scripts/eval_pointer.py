@@ -145,8 +145,8 @@ DECODINGS = {
     "greedy": "greedy, exits on whole beats",
     "edit": "as musicedit edit runs it",
 }
-"""``greedy`` is what ``python -m pointer_baseline.infer`` writes: the network's greedy pointers, each exit moved onto
-a whole number of beats where its segment keeps the beat (:mod:`pointer_baseline.whole_beats`)."""
+"""``greedy`` is what ``python -m pointer_baseline.infer`` writes: greedy decoding with each exit moved onto a whole
+number of beats where its segment keeps the beat, the seam taken there (:mod:`pointer_baseline.whole_beats`)."""
 
 
 def keep_errors(model, mel, reference: np.ndarray, info_file: Path, hop_samples: int) -> dict[str, list[int]]:
@@ -192,7 +192,7 @@ def evaluate(
     from editor_env.tasks import load_tasks
     from pointer_baseline.data import discover_samples, load_sample_and_targets
     from pointer_baseline.trainers.pointer_trainer import teacher_forced_predictions
-    from pointer_baseline.whole_beats import whole_beat_pointers
+    from pointer_baseline.whole_beats import beat_exits
 
     th.set_num_threads(threads)
     cfg = model.config
@@ -231,9 +231,8 @@ def evaluate(
         for mode in DECODINGS if slack_s is not None else ("network", "greedy"):
             start = time.perf_counter()
             if mode in ("network", "greedy"):
-                pred, info = model.decode(sample.mel)
-                if mode == "greedy":
-                    pred, _ = whole_beat_pointers(pred, task.analysis, DEFAULT_PARAMS)
+                exits = beat_exits(task.analysis, DEFAULT_PARAMS)[0] if mode == "greedy" else None
+                pred, info = model.decode(sample.mel, exit_snap=exits)
                 edl = None
                 if pred.size:
                     edl = EditList.from_pointers(pred, sample_rate=raw_info.samplerate, raw_length=raw_info.frames)

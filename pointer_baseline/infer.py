@@ -6,8 +6,9 @@ The network predicts a raw frame for every output frame until it stops
 (:meth:`pointer_baseline.model.PointerNetwork.decode`, linear time). Where a segment keeps the
 recording's beat, the decoder moves its exit to a whole number of beats from its landing, by a few
 frames at most, and the network picks the seam there (:mod:`pointer_baseline.whole_beats`: the
-network often leaves a section a frame early or late). The pointers become an :class:`~editor_env.edl.EditList` (:meth:`EditList.from_pointers`:
-runs of consecutive frames are segments) and the audio is rendered from the raw recording's own samples, at its own rate and
+network often leaves a section a frame early or late). The pointers become an
+:class:`~editor_env.edl.EditList` (:meth:`EditList.from_pointers`: runs of consecutive frames are
+segments) and the audio is rendered from the raw recording's own samples, at its own rate and
 channel count, with equal-power crossfades at every seam (:func:`editor_env.render.render`):
 nothing is vocoded or generated. The EDL JSON is written beside the audio
 (``{out_stem}.edl.json``, :func:`editor_env.edit.edl_path_for`); the input is never overwritten.

@@ -348,6 +348,15 @@ class PointerEncoder(nn.Module):
 # ---------------------------------------------------------------------------------------------
 # Decoder
 # ---------------------------------------------------------------------------------------------
+def _take_back(pieces: list[np.ndarray], n: int) -> None:
+    """Drop the last ``n`` decoded frames from ``pieces`` (the decoded pointer runs, in order), in place."""
+    while n > 0:
+        if pieces[-1].size > n:
+            pieces[-1] = pieces[-1][:-n]
+            return
+        n -= pieces.pop().size
+
+
 def step_state_features(
     step: np.ndarray | th.Tensor,
     expected: np.ndarray | th.Tensor,
@@ -687,7 +696,7 @@ class PointerNetwork(nn.Module):
                         pieces.append(expected + np.arange(shift, dtype=np.int64))
                         plays[expected:snap_to] += 1
                     else:
-                        pieces[:] = [np.concatenate(pieces)[:shift]]
+                        _take_back(pieces, -shift)
                         plays[snap_to:expected] -= 1
                     i, run, length, expected, moved = i + shift, run + shift, length + shift, snap_to, True
                     moved_exits += 1

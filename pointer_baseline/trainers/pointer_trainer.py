@@ -23,7 +23,8 @@ start / end labels), ``train/loss``,
 frames whose next pointer the model gets exactly right from the true history: the use_jump
 decision plus the delta, or the jump bucket and landing frame), ``val/use_jump_accuracy``,
 ``val/stop_accuracy``, and free-running figures (greedy decoding until stop on the validation
-recordings, frame ``i`` against frame ``i`` of the reference): ``val/free_exact``,
+recordings, exits on whole beats as ``pointer_baseline.infer`` decodes (:mod:`pointer_baseline.whole_beats`,
+from each recording's cached beats), frame ``i`` against frame ``i`` of the reference): ``val/free_exact``,
 ``val/free_within5``, ``val/free_length_error``. ``latest.pt`` is written after every epoch, ``best.pt``
 when ``val/free_within5`` improves (the teacher-forced loss is a poor guide: it keeps rising from
 overconfident jump buckets while the decoded edits still improve), both atomically; ``--resume latest.pt``
@@ -401,10 +402,23 @@ def calibrate_thresholds(model, recordings) -> dict[str, float]:
     return {"stop_threshold": cfg.stop_threshold, "jump_threshold": cfg.jump_decision_threshold}
 
 
-def evaluate(model, samples: list, config: PointerTrainConfig, device: str) -> dict[str, float]:
+def validation_exits(cache_dir, samples: list) -> dict:
+    """``{sample: BeatExits or None}``: the whole-beat exits of each recording from its cached analysis, for
+    free-running validation as inference decodes (:func:`pointer_baseline.whole_beats.beat_exits`)."""
+    from editor_env.cache import load_analysis
+    from editor_env.params import DEFAULT_PARAMS
+    from pointer_baseline.whole_beats import beat_exits
+
+    return {s.name: beat_exits(load_analysis(cache_dir, s.name), DEFAULT_PARAMS)[0] for s in samples}
+
+
+def evaluate(
+    model, samples: list, config: PointerTrainConfig, device: str, exits: dict | None = None
+) -> dict[str, float]:
     """Validation metrics over every step of ``samples`` (teacher forcing, no sampling of steps), after setting
     the model's stop and jump thresholds to the ones with the best F1 on them (:func:`calibrate_thresholds`:
-    free-running decoding and the checkpoints use them)."""
+    free-running decoding and the checkpoints use them). Free-running decoding moves exits onto whole beats with
+    ``exits`` (:func:`validation_exits`; None: the network's own exits)."""
     import torch as th
 
     from pointer_baseline.data import frame_labels, step_targets
@@ -434,7 +448,7 @@ def evaluate(model, samples: list, config: PointerTrainConfig, device: str) -> d
         steps_all += targets.n_steps
         stop_pred += int(pred["stop"].sum())
         stop_true_pos += int((pred["stop"] & (targets.stop == 1)).sum())
-        decoded, _ = model.decode(mel)
+        decoded, _ = model.decode(mel, exit_snap=(exits or {}).get(sample.name))
         n = min(decoded.size, m)
         free_exact += int((decoded[:n] == sample.pointers[:n]).sum())
         free_within5 += int((np.abs(decoded[:n] - sample.pointers[:n]) <= 5).sum())
@@ -546,6 +560,7 @@ def _train(config: PointerTrainConfig, resume: str | None, device: str, ctx) -> 
     }
     train_samples = [samples[n] for n in train_names]
     val_samples = [samples[n] for n in val_names] or train_samples
+    val_exits = validation_exits(config.cache_dir, val_samples) if ctx.is_main else None
     cfg = config.model
     targets = {
         n: step_targets(s.pointers, s.n_raw, max_delta=cfg.max_delta, jump_chunk=cfg.jump_chunk, ops=s.ops)
@@ -680,7 +695,7 @@ def _train(config: PointerTrainConfig, resume: str | None, device: str, ctx) -> 
                 bar.set_postfix(loss=f"{total_value:.3f}", gnorm=f"{grad_norm:.2f}")
             bar.close()
             epoch += 1
-            metrics = broadcast(evaluate(model, val_samples, config, device) if ctx.is_main else None, ctx)
+            metrics = broadcast(evaluate(model, val_samples, config, device, val_exits) if ctx.is_main else None, ctx)
             for k, v in metrics.items():
                 if not math.isnan(v):
                     writer.add_scalar(f"val/{k}", v, step)

@@ -549,3 +549,22 @@ def test_a_length_request_gets_the_beam_edits_and_the_greedy_one_unless_regions_
     locked = EditConstraints(target_ratio=0.67, slack_s=3.0, keep_regions=[(0.5, 1.5)])
     edits = pointer_edit_lists(analysis, path, constraints=locked, **kwargs)
     assert edits and all(e.meta["decoding"] == "constrained beam search" for e in edits)
+
+
+def test_validation_decodes_with_the_whole_beat_exits_inference_uses(tiny_data, monkeypatch):
+    from pointer_baseline.data import load_sample
+    from pointer_baseline.trainers.pointer_trainer import PointerTrainConfig, evaluate, validation_exits
+    from pointer_baseline.whole_beats import BeatExits
+
+    _, cache_dir, pointer_dir = tiny_data
+    samples = [load_sample(cache_dir, pointer_dir, name) for name in ("synth_0000", "synth_0001")]
+    exits = validation_exits(cache_dir, samples)
+    assert set(exits) == {"synth_0000", "synth_0001"}
+    assert all(isinstance(e, BeatExits) and 15 < e.period < 40 for e in exits.values())  # 72-161 BPM
+    th.manual_seed(0)
+    model = PointerNetwork(dataclasses.replace(TINY, n_mels=128))
+    seen = []
+    decode = model.decode
+    monkeypatch.setattr(model, "decode", lambda mel, **kw: seen.append(kw.get("exit_snap")) or decode(mel, **kw))
+    metrics = evaluate(model, samples, PointerTrainConfig(model=model.config), "cpu", exits)
+    assert seen == [exits["synth_0000"], exits["synth_0001"]] and 0 <= metrics["free_within5"] <= 1

@@ -5,6 +5,8 @@
         --pointer-dir training_data/pointer_sequences --save-dir models/pointer --epochs 100
     python -m pointer_baseline.trainers.pointer_trainer --config configs/pointer_full.json \\
         --resume models/pointer/latest.pt
+    python -m pointer_baseline.trainers.pointer_trainer --config configs/pointer_full.json \\
+        --init-from models/pointer/best.pt --save-dir models/pointer_finetuned
     python -m pointer_baseline.trainers.pointer_trainer --calibrate old/best.pt --out calibrated.pt
     torchrun --standalone --nproc_per_node 2 -m pointer_baseline.trainers.pointer_trainer --config ...
 
@@ -109,6 +111,10 @@ class PointerTrainConfig:
     """Weight of the per-frame kept / start / end loss (dense auxiliary supervision of the encoder)."""
     frame_pos_weight: float = 20.0
     """Positive weight of the rare start / end frame labels (kept frames are common and weigh 1)."""
+    init_from: str | None = None
+    """Fine-tuning: start from this checkpoint's weights (its model config must match ``model``; the decision
+    thresholds are recalibrated at each validation) with a fresh optimizer, schedule and counters. Ignored by
+    ``--resume``, whose checkpoint already holds the weights. None: random initial weights."""
     max_minutes: float | None = None
     """Stop after the epoch that passes this wall-clock budget, counted over resumed runs too (checkpoints record the
     seconds trained); the learning rate decays over the budget (see ``warmup_steps``)."""
@@ -155,6 +161,8 @@ class PointerTrainConfig:
             problems.append("event_context, random_steps and hard_steps must be >= 0")
         if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
             problems.append(f"device {self.device!r} must be auto, cpu or cuda")
+        if self.init_from and not Path(self.init_from).is_file():
+            problems.append(f"init_from {self.init_from!r} is not a file (give a checkpoint to fine-tune from)")
         if problems:
             raise PointerError("Pointer training config: " + "; ".join(problems) + ".")
 
@@ -591,6 +599,9 @@ def _train(config: PointerTrainConfig, resume: str | None, device: str, ctx) -> 
         if "torch" in states:
             th.set_rng_state(states["torch"])
         say(f"Resumed from {resume} after epoch {epoch} (step {step})")
+    elif config.init_from:
+        load_weights(model, read_checkpoint(config.init_from), config.init_from)
+        say(f"Fine-tuning from the weights of {config.init_from}")
     if ctx.is_main:
         atomic_write_text(save_dir / "config.json", json.dumps(config.to_dict(), indent=2) + "\n")
     say(
@@ -788,6 +799,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[PointerTrainConfig, argpa
     parser.add_argument("--max-minutes", type=float, help="stop after the epoch that passes this budget")
     parser.add_argument("--samples", nargs="+", help="train on these samples only")
     parser.add_argument("--resume", help="continue from this latest.pt")
+    parser.add_argument("--init-from", help="fine-tune: start from this checkpoint's weights (fresh optimizer)")
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument(
         "--calibrate",

@@ -465,6 +465,34 @@ def test_resume_continues_the_same_counters_and_weights(tiny_data, tmp_path):
         train(other, resume=str(tmp_path / "cut" / "latest.pt"))
 
 
+def test_fine_tuning_starts_from_the_checkpoint_weights_with_fresh_counters(tiny_data, tmp_path, capsys):
+    from pointer_baseline.checkpoint import read_checkpoint
+    from pointer_baseline.trainers.pointer_trainer import main as train_main
+    from pointer_baseline.trainers.pointer_trainer import train
+
+    first = train(_tiny_config(tiny_data, tmp_path / "first", epochs=2))
+    init = tmp_path / "first" / "best.pt"
+    before = init.read_bytes()
+    # a learning rate too small to move the weights: the fine-tuned run ends where the checkpoint stood
+    tuned = train(_tiny_config(tiny_data, tmp_path / "tuned", epochs=1, learning_rate=1e-12, init_from=str(init)))
+    assert tuned.epoch == 1 and tuned.step < first.step  # its own counters
+    assert init.read_bytes() == before
+    start, end = read_checkpoint(init)["state_dict"], read_checkpoint(tmp_path / "tuned" / "latest.pt")["state_dict"]
+    for name, tensor in start.items():
+        th.testing.assert_close(end[name], tensor, msg=name)
+    scratch = train(_tiny_config(tiny_data, tmp_path / "scratch", epochs=1, learning_rate=1e-12))
+    assert scratch.epoch == 1
+    scratch_weights = read_checkpoint(tmp_path / "scratch" / "latest.pt")["state_dict"]
+    assert any(not th.allclose(scratch_weights[k], start[k]) for k in start)  # not the random start
+    with pytest.raises(PointerError, match="another model config"):
+        other = _tiny_config(tiny_data, tmp_path / "other", epochs=1, init_from=str(init))
+        other.model = dataclasses.replace(other.model, d_model=32)
+        train(other)
+    missing = ["--config", str(CONFIGS / "pointer_tiny.json"), "--init-from", str(tmp_path / "nope.pt")]
+    assert train_main([*missing, "--save-dir", str(tmp_path / "x"), "--no-progress"]) == 2
+    assert "init_from" in capsys.readouterr().err and not (tmp_path / "x").exists()
+
+
 def test_beat_rows_and_an_edit_with_a_beat_feature_model(tiny_data, tmp_path):
     import soundfile as sf
 

@@ -10,19 +10,31 @@ import pytest
 
 from editor_env.audio import mel_spectrogram
 from editor_env.params import DEFAULT_PARAMS
-from pointer_baseline.whole_beats import EXIT_TOLERANCE_FRAMES, BeatExits, beat_exits, beat_period, onset_envelope
+from pointer_baseline.whole_beats import (
+    EXIT_TOLERANCE_FRAMES,
+    ONSET_LAG_FRAMES,
+    BeatExits,
+    beat_exits,
+    beat_period,
+    onset_envelope,
+    recording_phase,
+)
 
 HOP = DEFAULT_PARAMS.hop_length
 
 
-def click_track(period_frames: float, seconds: float = 40.0, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """A mel of decaying noise bursts on every beat, and the beats' onsets in frames."""
+def click_track(
+    period_frames: float, seconds: float = 40.0, seed: int = 0, offbeat: tuple[int, int] = (0, 0)
+) -> tuple[np.ndarray, np.ndarray]:
+    """A mel of decaying noise bursts on every beat (half a beat late in the frames ``offbeat`` = ``[start, end)``),
+    and the beats' onsets in frames."""
     sr = DEFAULT_PARAMS.sample_rate
     rng = np.random.default_rng(seed)
     y = 0.001 * rng.standard_normal(int(seconds * sr)).astype(np.float32)
     beats = np.arange(0.0, y.size / HOP - period_frames, period_frames)
     burst = rng.standard_normal(4000).astype(np.float32) * np.exp(-np.arange(4000) / 600.0).astype(np.float32)
-    for frame in beats:
+    clicks = beats + np.where((beats >= offbeat[0]) & (beats < offbeat[1]), period_frames / 2, 0.0)
+    for frame in clicks:
         start = int(round(frame * HOP))
         y[start : start + burst.size] += 0.5 * burst[: y.size - start]
     return mel_spectrogram(y, DEFAULT_PARAMS), beats
@@ -59,6 +71,20 @@ def test_an_exit_beyond_the_tolerance_or_a_landing_off_the_beat_stays(steady):
     assert exits(40, far) == far
     assert exits(50, 50 + 4 * 20 + 2) == 50 + 4 * 20 + 2  # lands half a beat after a click
     assert exits(60, 60 + 4 * 20 + 2) == 140
+
+
+def test_a_segment_that_plays_the_off_beats_moves_on_the_recordings_grid():
+    """A part on the off-beats (or too quiet to show its beat): its own grid puts the landing half a beat off, the
+    recording's puts it on a beat, so the exit moves; a landing off both grids stays."""
+    mel, _ = click_track(20.0, offbeat=(400, 560))
+    envelope = onset_envelope(mel)
+    own_grid_only = BeatExits(envelope, 20.0)
+    exits = BeatExits(envelope, 20.0, phase=recording_phase(envelope, 20.0))
+    assert exits.phase == pytest.approx(20.0 + ONSET_LAG_FRAMES, abs=0.5)  # onsets peak a frame before each beat
+    assert own_grid_only(400, 400 + 6 * 20 + 2) == 400 + 6 * 20 + 2
+    assert exits(400, 400 + 6 * 20 + 2) == 520
+    assert exits(410, 410 + 6 * 20 + 2) == 530  # on its own clicks: the segment's grid
+    assert exits(405, 405 + 6 * 20 + 2) == 405 + 6 * 20 + 2  # a quarter beat off both
 
 
 def test_beat_exits_of_an_analysis(steady):

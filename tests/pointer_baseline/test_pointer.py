@@ -26,7 +26,8 @@ from pointer_baseline.model import (  # noqa: E402
 TINY = PointerModelConfig(
     d_model=16, n_heads=2, n_layers=1, ffn_mult=2, conv_kernel=5, n_summary=4, max_delta=8, jump_chunk=8, key_dim=8
 )
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+REPO = Path(__file__).resolve().parents[2]
+CONFIGS = REPO / "configs"
 
 
 @pytest.fixture(autouse=True)
@@ -491,6 +492,33 @@ def test_fine_tuning_starts_from_the_checkpoint_weights_with_fresh_counters(tiny
     missing = ["--config", str(CONFIGS / "pointer_tiny.json"), "--init-from", str(tmp_path / "nope.pt")]
     assert train_main([*missing, "--save-dir", str(tmp_path / "x"), "--no-progress"]) == 2
     assert "init_from" in capsys.readouterr().err and not (tmp_path / "x").exists()
+
+
+def test_finetune_script_links_old_and_new_pairs_and_starts_from_the_checkpoint(tiny_data, tmp_path):
+    """scripts/finetune_pointer.py: new pairs generated and cached, both sets linked (never copied) with the first
+    new ones left out, and a fine-tuning run from the checkpoint's weights and training config."""
+    import importlib.util
+
+    from pointer_baseline.trainers.pointer_trainer import train
+
+    train(_tiny_config(tiny_data, tmp_path / "base", epochs=1))
+    spec = importlib.util.spec_from_file_location("finetune_pointer", REPO / "scripts" / "finetune_pointer.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    data_dir, cache_dir, _ = tiny_data
+    work = tmp_path / "tuned"
+    argv = ["--init-from", str(tmp_path / "base" / "best.pt"), "--data-dir", str(data_dir), "--cache-dir"]
+    argv += [str(cache_dir), "--work-dir", str(work), "--extra-seed", "11", "--n-extra", "2", "--skip-first", "1"]
+    assert module.main([*argv, "--budget-minutes", "0", "--threads", "1"]) == 0
+    pointers = work / "combined" / "pointer_sequences"
+    names = sorted(p.name[: -len("_pointers.npy")] for p in pointers.glob("*_pointers.npy"))
+    assert names == ["a_synth_0000", "a_synth_0001", "b_synth_0001"]  # b_synth_0000 left out
+    linked = [p for p in (work / "combined").rglob("*") if not p.is_dir()]
+    assert linked and all(p.is_symlink() and p.resolve().is_file() for p in linked)
+    assert (work / "combined" / "cache" / "features" / "b_synth_0001_raw.npz").is_symlink()
+    saved = json.loads((work / "model" / "config.json").read_text())
+    assert saved["init_from"] == str(tmp_path / "base" / "best.pt") and saved["learning_rate"] == 7e-4
+    assert (work / "model" / "best.pt").is_file()
 
 
 def test_beat_rows_and_an_edit_with_a_beat_feature_model(tiny_data, tmp_path):

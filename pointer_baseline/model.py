@@ -95,6 +95,9 @@ NEG = -1e9
 CALIBRATED_FIELDS = ("stop_threshold", "jump_threshold")
 """Config fields that the trainer calibrates rather than the network's shape: a checkpoint loads into a config
 that differs in them (and keeps its own value)."""
+MIN_LAST_SEGMENT_FRAMES = 8
+"""Greedy decoding refuses a seam after which the network would end the edit within this many frames (186 ms at
+the default hop): no edit ends on a fragment. See :meth:`PointerNetwork.decode`'s ``min_last_segment``."""
 BEAT_INPUT_ROWS = 124
 """Rows of the beat input (``pointer_baseline.data.beat_frame_features``)."""
 
@@ -600,6 +603,26 @@ class PointerNetwork(nn.Module):
             pointer[sel] = self.landing_frame(mem, chunk, land)
         return pointer
 
+    def _ends_within(self, mem: Memory, landing: int, i: int, seams: int, n_frames: int) -> bool:
+        """Whether greedy decoding, after step ``i`` took a seam onto raw frame ``landing`` (``seams`` seams before
+        it), would stop within ``n_frames`` frames with nothing else in between."""
+        k = min(n_frames, mem.n_raw - landing - 1)
+        if k < 1:
+            return False
+        ks = np.arange(k)
+        state = step_state_features(
+            i + 1 + ks, landing + 1 + ks, ks, np.full(k, seams + 1), mem.n_raw, self.config.compression_ratio
+        )
+        out = self.steps(mem, th.as_tensor(landing + 1 + ks, device=mem.enc.device), state)
+        stop = out.stop_logit > self.config.stop_decision_threshold
+        deviates = (
+            stop
+            | (out.use_jump_logit > self.config.jump_decision_threshold)
+            | (out.delta_logits.argmax(dim=-1) != self.config.max_delta)
+        )
+        hits = deviates.nonzero()
+        return bool(hits.numel()) and bool(stop[int(hits[0, 0])])
+
     @th.no_grad()
     def decode(
         self,
@@ -610,6 +633,7 @@ class PointerNetwork(nn.Module):
         n_steps: int | None = None,
         max_plays: int | None = 2,
         exit_snap: Callable[[int, int], int] | None = None,
+        min_last_segment: int = MIN_LAST_SEGMENT_FRAMES,
     ) -> tuple[np.ndarray, dict[str, Any]]:
         """Greedy pointer sequence of one recording (see "Linear-time decoding").
 
@@ -628,9 +652,14 @@ class PointerNetwork(nn.Module):
             the exit there (playing on, or taking back the frames played past it; once per segment) and takes the
             seam the network picks at that step, as if its ``use_jump`` had fired (:meth:`resolve`'s
             ``force_seam``). Not at the end: the stop head's. None: exits stay where the network leaves.
+        :param min_last_segment: a seam after which the network would stop within this many frames is refused and
+            the edit plays on (0: never). The fine-tuned model of 2026-12-04 ended 3 of 50 held-out edits so (the
+            shipped one 2): at the start of the song's last section it jumped to the edit's last frame, played it and
+            stopped, cutting the section (made to play on, the network stops where the reference ends).
         :returns: ``(pointers (T_out,) int64, info)`` with ``info["stopped_by"]`` one of
             ``"stop"``, ``"end_of_raw"``, ``"max_length"``, ``"n_steps"``, ``info["seams"]``,
-            ``info["refused_moves"]`` (moves refused by ``max_plays``) and ``info["moved_exits"]`` (by ``exit_snap``).
+            ``info["refused_moves"]`` (moves refused by ``max_plays`` or ``min_last_segment``) and
+            ``info["moved_exits"]`` (by ``exit_snap``).
         """
         if max_plays is not None and max_plays < 1:
             raise PointerError(f"max_plays={max_plays} must be at least 1 (or None: no limit).")
@@ -705,7 +734,10 @@ class PointerNetwork(nn.Module):
                     one = self.steps(mem, where, state)
                 pointer = int(self.resolve(mem, one, where, force_seam=moved)[0])
                 pointer = min(max(pointer, 0), n_raw - 1)
-                if max_plays is not None and pointer != expected and plays[pointer] >= max_plays:
+                if pointer != expected and (
+                    (max_plays is not None and plays[pointer] >= max_plays)
+                    or (n_steps is None and self._ends_within(mem, pointer, i, seams, min_last_segment))
+                ):
                     pointer, refused = expected, refused + 1
                 pieces.append(np.array([pointer], dtype=np.int64))
                 plays[pointer] += 1

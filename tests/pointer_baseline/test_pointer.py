@@ -211,6 +211,38 @@ def test_decode_stops_at_end_of_raw_and_at_max_length():
         model.decode(mel, max_plays=0)
 
 
+def test_a_seam_onto_a_fragment_that_ends_the_edit_is_refused():
+    """A network that jumps from frame 50 onward to frame 95 and stops at frame 97 would end the edit on a
+    two-frame fragment, cutting 50-94; the decoder refuses the seam and plays on to the stop."""
+    from pointer_baseline.model import StepOutput
+
+    model = PointerNetwork(TINY).eval()
+    w = TINY.window
+
+    def steps(mem, expected, state):
+        e = expected.long()
+        delta = th.full((e.numel(), w), -10.0)
+        delta[:, TINY.max_delta] = 10.0
+        return StepOutput(
+            z=th.zeros(e.numel(), TINY.d_model),
+            delta_logits=delta,
+            use_jump_logit=th.where((e >= 50) & (e < 95), 10.0, -10.0),
+            stop_logit=th.where(e == 97, 10.0, -10.0),
+            op_logits=None,
+        )
+
+    def resolve(mem, out, expected, force_seam=False):
+        return th.where(out.use_jump_logit > 0, 95, expected.long())
+
+    model.steps, model.resolve = steps, resolve
+    mel = th.rand(128, 100)
+    fragment, _ = model.decode(mel, min_last_segment=0)
+    np.testing.assert_array_equal(fragment, np.r_[np.arange(50), 95, 96])
+    ptr, info = model.decode(mel)
+    np.testing.assert_array_equal(ptr, np.arange(97))
+    assert info["stopped_by"] == "stop" and info["refused_moves"] == 45
+
+
 # -- checkpoints ------------------------------------------------------------------------------
 def test_checkpoint_round_trip_mismatch_and_truncation(tmp_path):
     from pointer_baseline.checkpoint import load_model, save_checkpoint

@@ -615,13 +615,16 @@ class PointerNetwork(nn.Module):
         )
         out = self.steps(mem, th.as_tensor(landing + 1 + ks, device=mem.enc.device), state)
         stop = out.stop_logit > self.config.stop_decision_threshold
-        deviates = (
+        hits = self._deviates(out, stop).nonzero()
+        return bool(hits.numel()) and bool(stop[int(hits[0, 0])])
+
+    def _deviates(self, out: StepOutput, stop: th.Tensor) -> th.Tensor:
+        """``(N,)`` bool: the steps greedy decoding does not simply continue at (stop ``stop``, a jump, or a delta)."""
+        return (
             stop
             | (out.use_jump_logit > self.config.jump_decision_threshold)
             | (out.delta_logits.argmax(dim=-1) != self.config.max_delta)
         )
-        hits = deviates.nonzero()
-        return bool(hits.numel()) and bool(stop[int(hits[0, 0])])
 
     @th.no_grad()
     def decode(
@@ -688,16 +691,12 @@ class PointerNetwork(nn.Module):
                     i + ks, expected + ks, run + ks, np.full(k, seams), n_raw, self.config.compression_ratio
                 )
                 out = self.steps(mem, pos, state)
-                threshold = self.config.jump_decision_threshold
                 stop = (
                     (out.stop_logit > self.config.stop_decision_threshold)
                     if n_steps is None
                     else th.zeros(k, dtype=th.bool, device=device)
                 )
-                deviates = (
-                    stop | (out.use_jump_logit > threshold) | (out.delta_logits.argmax(dim=-1) != self.config.max_delta)
-                )
-                hits = deviates.nonzero()
+                hits = self._deviates(out, stop).nonzero()
                 first = int(hits[0, 0]) if hits.numel() else k
                 if first:
                     pieces.append(expected + np.arange(first, dtype=np.int64))

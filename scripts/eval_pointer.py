@@ -182,10 +182,17 @@ def keep_errors(model, mel, reference: np.ndarray, info_file: Path, hop_samples:
 
 
 def evaluate(
-    model, dirs: dict[str, Path], threads: int, checkpoint: Path | None = None, slack_s: float | None = 2.0
+    model,
+    dirs: dict[str, Path],
+    threads: int,
+    checkpoint: Path | None = None,
+    slack_s: float | None = 2.0,
+    min_last_segment: int | None = None,
 ) -> dict[str, dict[str, float] | float]:
     """Teacher-forced figures, and for each decoding (greedy; with ``slack_s`` also the constrained beam search of
-    ``musicedit edit``) the frame, length and reward figures on the held-out pairs (printed per pair)."""
+    ``musicedit edit``) the frame, length and reward figures on the held-out pairs (printed per pair).
+    ``min_last_segment``: greedy decoding's (:meth:`~pointer_baseline.model.PointerNetwork.decode`); None: its
+    default."""
     import soundfile as sf
     import torch as th
 
@@ -236,7 +243,8 @@ def evaluate(
             start = time.perf_counter()
             if mode in ("network", "greedy"):
                 exits = beat_exits(task.analysis, DEFAULT_PARAMS)[0] if mode == "greedy" else None
-                pred, info = model.decode(sample.mel, exit_snap=exits)
+                extra = {} if min_last_segment is None else {"min_last_segment": min_last_segment}
+                pred, info = model.decode(sample.mel, exit_snap=exits, **extra)
                 edl = None
                 if pred.size:
                     edl = EditList.from_pointers(pred, sample_rate=raw_info.samplerate, raw_length=raw_info.frames)
@@ -349,6 +357,14 @@ def main(argv: list[str] | None = None) -> int:
         help="also edit as musicedit edit does, asked for 0.67 +- SECONDS (beam search and greedy, ranked); default 2",
     )
     parser.add_argument("--greedy-only", action="store_true", help="score greedy decoding only")
+    parser.add_argument(
+        "--min-last-segment",
+        type=int,
+        default=None,
+        metavar="FRAMES",
+        help="greedy decoding refuses a seam after which the network stops within FRAMES frames "
+        "(default: the decoder's, 8; 0: never, as before 2026-12-04)",
+    )
     args = parser.parse_args(argv)
 
     import torch as th
@@ -390,7 +406,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         checkpoint = args.checkpoint
     model, _ = load_model(checkpoint, device="cpu")
-    figures = evaluate(model, dirs, args.threads, checkpoint, None if args.greedy_only else args.slack)
+    figures = evaluate(
+        model, dirs, args.threads, checkpoint, None if args.greedy_only else args.slack, args.min_last_segment
+    )
     modes = [mode for mode in DECODINGS if mode in figures]
     retarget_reward = figures["retarget_reward"]
     frame_checks = [

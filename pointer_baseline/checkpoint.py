@@ -84,11 +84,23 @@ def check_config(saved: PointerModelConfig, wanted: PointerModelConfig, path: st
         )
 
 
-def load_weights(model: PointerNetwork, payload: dict[str, Any], path: str | os.PathLike) -> None:
-    """Load the checkpoint's weights into ``model`` (configs must match: :func:`check_config`)."""
-    check_config(checkpoint_config(payload, path), model.config, path)
+def load_weights(
+    model: PointerNetwork, payload: dict[str, Any], path: str | os.PathLike, *, add_keep_context: bool = False
+) -> None:
+    """Load the checkpoint's weights into ``model`` (configs must match: :func:`check_config`).
+
+    With ``add_keep_context`` (fine-tuning) a checkpoint trained without ``keep_context`` also loads into a model
+    with it: the new inputs' weights start at zero, so the network starts out deciding as it did."""
+    saved = checkpoint_config(payload, path)
+    state = payload["state_dict"]
+    if add_keep_context and saved.keep_context == 0 and model.config.keep_context > 0:
+        saved = PointerModelConfig.from_dict({**saved.to_dict(), "keep_context": model.config.keep_context})
+        weight = state["frame_proj.weight"]
+        extra = model.frame_proj.weight.shape[1] - weight.shape[1]
+        state = {**state, "frame_proj.weight": th.cat([weight, weight.new_zeros(weight.shape[0], extra)], dim=1)}
+    check_config(saved, model.config, path)
     try:
-        model.load_state_dict(payload["state_dict"])
+        model.load_state_dict(state)
     except RuntimeError as exc:
         raise PointerError(f"{path}: its weights do not fit the model ({str(exc).splitlines()[0]}); retrain.") from exc
 

@@ -66,6 +66,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget-minutes", type=float, default=70.0)
     parser.add_argument("--learning-rate", type=float, default=7e-4, help="peak learning rate")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--keep-context",
+        type=int,
+        default=None,
+        metavar="FRAMES",
+        help="give the decoder the keep head's verdict around each step (the model config's keep_context; new "
+        "inputs start at zero weight); default: as --init-from",
+    )
     args = parser.parse_args(argv)
 
     from editor_env.synth import write_dataset
@@ -89,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{n_old} + {n_new} pairs linked into {combined}")
 
     config = PointerTrainConfig.from_dict(payload["train_config"], source=f"{args.init_from} train_config")
+    if args.keep_context is not None:
+        config = dataclasses.replace(config, model=dataclasses.replace(config.model, keep_context=args.keep_context))
     config = dataclasses.replace(
         config,
         cache_dir=str(combined / "cache"),

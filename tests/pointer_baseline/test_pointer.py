@@ -18,6 +18,7 @@ from pointer_baseline.model import (  # noqa: E402
     NEG,
     PointerModelConfig,
     PointerNetwork,
+    keep_context_features,
     linear_attention,
     naive_linear_attention,
     step_state_features,
@@ -267,6 +268,36 @@ def test_checkpoint_round_trip_mismatch_and_truncation(tmp_path):
         load_model(foreign)
     with pytest.raises(PointerError, match="does not exist"):
         load_model(tmp_path / "missing.pt")
+
+
+def test_keep_context_features_are_the_keep_heads_means_around_each_position():
+    keep = th.tensor([0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0])  # probabilities
+    feats = keep_context_features(th.logit(keep.clamp(1e-6, 1 - 1e-6)), span=2)
+    assert feats.shape == (11, 4)
+    # at e = 6 (the first cut frame): the 2 frames behind are kept, the 2 ahead are cut; 8 behind: 4 of 6 kept
+    np.testing.assert_allclose(feats[6].numpy(), [1.0, 0.0, 4 / 6, 0.0], atol=1e-5)
+    np.testing.assert_allclose(feats[0].numpy(), [0.0, 0.0, 0.0, 4 / 8], atol=1e-5)  # nothing behind the start
+    np.testing.assert_allclose(feats[10].numpy(), [0.0, 0.0, 4 / 8, 0.0], atol=1e-5)  # nothing ahead of the end
+
+
+def test_a_checkpoint_without_keep_context_fine_tunes_into_one_with_it(tmp_path):
+    from pointer_baseline.checkpoint import load_weights, read_checkpoint, save_checkpoint
+
+    th.manual_seed(5)
+    old = PointerNetwork(TINY).eval()
+    with th.no_grad():  # seams now and then, as in test_block_decoding_equals_step_by_step
+        old.stop.bias.fill_(-30.0)
+        old.use_jump.weight.mul_(20.0)
+        old.use_jump.bias.zero_()
+    path = save_checkpoint(tmp_path / "old.pt", old)
+    new = PointerNetwork(dataclasses.replace(TINY, keep_context=4)).eval()
+    with pytest.raises(PointerError, match="keep_context: checkpoint 0 vs config 4"):
+        load_weights(new, read_checkpoint(path), path)  # loading for inference never widens
+    load_weights(new, read_checkpoint(path), path, add_keep_context=True)
+    assert new.frame_proj.weight.shape[1] == old.frame_proj.weight.shape[1] + 4
+    assert not new.frame_proj.weight[:, -4:].any()
+    mel = th.rand(128, 200)
+    np.testing.assert_array_equal(old.decode(mel)[0], new.decode(mel)[0])  # it starts out deciding as before
 
 
 def test_checkpoint_of_another_model_version(tmp_path, monkeypatch):

@@ -2,7 +2,7 @@
 
     python scripts/finetune_pointer.py --init-from W/model/best.pt --data-dir W/train_data --cache-dir W/cache_train \
         --work-dir W2 [--extra-seed 300] [--n-extra 800] [--skip-first 30] [--budget-minutes 70] \
-        [--learning-rate 7e-4] [--threads 2]
+        [--learning-rate 7e-4] [--threads 2] [--keep-context FRAMES]
 
 1. Writes ``--n-extra`` generated pairs of seed ``--extra-seed`` without the generator's random moves and repeats
    (``editor_env.synth``, as ``scripts/eval_pointer.py --no-restructure`` writes its pairs) into

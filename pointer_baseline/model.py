@@ -768,6 +768,9 @@ class PointerNetwork(nn.Module):
                     (max_plays is not None and plays[pointer] >= max_plays)
                     or (n_steps is None and self._ends_within(mem, pointer, i, seams, min_last_segment))
                 ):
+                    if expected >= n_raw:  # the exit moved onto the raw's end: there is nothing to play on
+                        stopped_by = "end_of_raw"
+                        break
                     pointer, refused = expected, refused + 1
                 pieces.append(np.array([pointer], dtype=np.int64))
                 plays[pointer] += 1

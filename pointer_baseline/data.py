@@ -324,6 +324,12 @@ class StepTargets:
         """Steps that are not a plain continuation: seams (delta != 0 or jump) and the stop step."""
         return np.flatnonzero((self.pointer != self.expected) | (self.stop == 1))
 
+    @property
+    def seam_steps(self) -> np.ndarray:
+        """Steps where the reference leaves the raw's order (pointer != expected: a delta or a jump, the opening
+        skip included), the stop step not."""
+        return np.flatnonzero((self.pointer != self.expected) & (self.stop == 0))
+
 
 def frame_labels(pointers: np.ndarray, n_raw: int) -> np.ndarray:
     """Per raw frame ``(T, 3)`` float32 labels: kept (played by the edit), start (a seam lands on it:

@@ -30,6 +30,9 @@
    - ``length error``: mean |output frames - reference frames|, < 50;
    - ``stop precision``: teacher forcing, of the steps where the stop head fires, the share that are
      the true end, > 90 % (and how many free-running decodes ended by the stop head);
+   - (no target) the share of the reference's seams, deltas and jumps apart, whose next pointer the network gets
+     right from the true history (``seam_hits``, the trainer's ``val/seam_accuracy``): the decisions that
+     ``delta_accuracy``, over every frame, hides;
    - common reward (``editor_env.reward``, the reference edit as reference) of the pointer edit against
      the retarget editor's, must be higher.
 
@@ -202,7 +205,7 @@ def evaluate(
     from editor_env.reward import Scorer
     from editor_env.tasks import load_tasks
     from pointer_baseline.data import discover_samples, load_sample_and_targets
-    from pointer_baseline.trainers.pointer_trainer import teacher_forced_predictions
+    from pointer_baseline.trainers.pointer_trainer import seam_hits, teacher_forced_predictions
     from pointer_baseline.whole_beats import beat_exits
 
     th.set_num_threads(threads)
@@ -212,6 +215,7 @@ def evaluate(
     tasks = {t.name: t for t in load_tasks(data_dir, cache_dir)}
     rows = []
     tf_correct = tf_frames = stop_fired = stop_right = stop_near = 0
+    seams = {"deltas": [0, 0], "jumps": [0, 0]}  # [right, all] of the reference's seams, teacher forcing
     keep_wrong: dict[str, list[int]] = {}
     for name in discover_samples(cache_dir, pointer_dir):
         sample, targets = load_sample_and_targets(cache_dir, pointer_dir, name, cfg)
@@ -219,6 +223,9 @@ def evaluate(
         m = sample.pointers.size
         tf_correct += int((tf["pointer"][:m] == sample.pointers).sum())
         tf_frames += m
+        for kind, counts in seams.items():
+            right, total = seam_hits(tf["pointer"], targets, jumps=kind == "jumps")
+            counts[0], counts[1] = counts[0] + right, counts[1] + total
         stop_fired += int(tf["stop"].sum())
         stop_right += int(tf["stop"][m])
         # the reference's frame count is 1 + samples // hop: frames cannot tell its end closer than one frame
@@ -320,6 +327,11 @@ def evaluate(
         "stop_precision": stop_right / stop_fired if stop_fired else 0.0,
         "stop_precision_1": stop_near / stop_fired if stop_fired else 0.0,
         "stop_recall": stop_right / len(rows),
+        "seam_accuracy": {
+            **{kind: right / total if total else float("nan") for kind, (right, total) in seams.items()},
+            "all": sum(r for r, _ in seams.values()) / max(sum(t for _, t in seams.values()), 1),
+            "n": {kind: total for kind, (_, total) in seams.items()},
+        },
         "retarget_reward": float(np.mean([r["retarget"] for r in rows])),
         "n": len(rows),
     }
@@ -431,6 +443,12 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"stop precision within one frame of the end (teacher forcing) {figures['stop_precision_1']:.2f}; "
         f"stop recall (teacher forcing) {figures['stop_recall']:.2f}"
+    )
+    seam = figures["seam_accuracy"]
+    print(
+        f"the reference's seams whose next pointer is right from the true history (teacher forcing): "
+        f"{seam['all']:.3f} (deltas {seam['deltas']:.3f} of {seam['n']['deltas']}, "
+        f"jumps {seam['jumps']:.3f} of {seam['n']['jumps']})"
     )
     results = {mode: [] for mode in modes}
     print(f"\n{'check':<48} {'target':<9}" + "".join(f" {DECODINGS[mode]:>32}" for mode in modes))

@@ -112,6 +112,21 @@ def test_step_targets_reconstruct_the_pointers():
     assert set(tg.events) == {0, 40, 67, 87, m}
 
 
+def test_seam_accuracy_counts_only_the_references_seams():
+    from pointer_baseline.data import step_targets
+    from pointer_baseline.trainers.pointer_trainer import seam_hits
+
+    p = _pointers()
+    tg = step_targets(p, 200, max_delta=TINY.max_delta, jump_chunk=TINY.jump_chunk)
+    assert tg.seam_steps.tolist() == [0, 40, 67, 87]  # the events without the stop
+    predicted = tg.pointer.copy()
+    assert seam_hits(predicted, tg) == (4, 4)
+    predicted[tg.seam_steps[1]] = tg.expected[tg.seam_steps[1]]  # plays on through the delta at step 40
+    predicted[5] += 1  # a wrong continuation: not a seam, not counted
+    assert seam_hits(predicted, tg) == (3, 4)
+    assert seam_hits(predicted, tg, jumps=False) == (0, 1) and seam_hits(predicted, tg, jumps=True) == (3, 3)
+
+
 def test_hard_step_mining_finds_the_steps_the_network_gets_wrong():
     from pointer_baseline.data import step_targets
     from pointer_baseline.trainers.pointer_trainer import hardest_steps, sample_losses
@@ -210,6 +225,19 @@ def test_decode_stops_at_end_of_raw_and_at_max_length():
     assert moves and all((capped[:k] == capped[k]).sum() < 2 for k in moves)
     with pytest.raises(PointerError, match="max_plays=0"):
         model.decode(mel, max_plays=0)
+
+
+def test_a_refused_move_after_an_exit_moved_onto_the_raws_end_ends_the_edit():
+    """An exit moved onto the raw's last frame, then a move the play cap refuses: there is nothing to play on."""
+    model = PointerNetwork(TINY).eval()
+    with th.no_grad():
+        model.stop.bias.fill_(-30.0)
+        model.use_jump.bias.fill_(-30.0)
+        model.delta_bias[TINY.max_delta - 1] += 200.0  # always step back by one frame
+    n_raw = 40
+    ptr, info = model.decode(th.rand(128, n_raw), exit_snap=lambda landing, exit: n_raw, max_plays=1)
+    assert info["stopped_by"] == "end_of_raw" and info["refused_moves"] == 0
+    assert (ptr == np.arange(n_raw)).all()  # frame 0, then on to the end; the move back onto frame 39 is refused
 
 
 def test_a_seam_onto_a_fragment_that_ends_the_edit_is_refused():
@@ -411,7 +439,14 @@ def test_tiny_model_trains_and_infers_on_cpu(tiny_data, tmp_path):
     events = EventAccumulator(str(save / "tb"))
     events.Reload()
     tags = set(events.Tags()["scalars"])
-    for tag in ("train/delta_loss", "train/use_jump_loss", "train/stop_loss", "train/grad_norm", "val/delta_accuracy"):
+    for tag in (
+        "train/delta_loss",
+        "train/use_jump_loss",
+        "train/stop_loss",
+        "train/grad_norm",
+        "val/delta_accuracy",
+        "val/seam_accuracy",
+    ):
         assert tag in tags
     # jump losses appear whenever a batch holds a jump (every synthetic edit skips its count-in)
     assert "train/jump_loss" in tags

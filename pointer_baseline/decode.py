@@ -46,11 +46,10 @@ import math
 
 import numpy as np
 import torch as th
-import torch.nn.functional as F
 
 from editor_env.params import DEFAULT_PARAMS, AudioParams
 from pointer_baseline.errors import PointerError
-from pointer_baseline.model import PointerNetwork, step_state_features
+from pointer_baseline.model import PointerNetwork, calibrated_log_probs, step_state_features
 
 SEAM_PENALTY = 2.0
 """Nats per seam taken off a beam's score: a guard for recordings unlike the generated jams the network learnt
@@ -183,12 +182,6 @@ def _eval_mode(model: th.nn.Module):
         model.train(was_training)
         if on_cpu:
             th.set_num_threads(threads)
-
-
-def _log_sigmoid_pair(logit: th.Tensor, threshold: float) -> tuple[th.Tensor, th.Tensor]:
-    """``(log p(event), log p(no event))`` of a calibrated binary head."""
-    x = logit - threshold
-    return F.logsigmoid(x), F.logsigmoid(-x)
 
 
 @th.no_grad()
@@ -324,8 +317,8 @@ def _beam_search(
             )
             e_t = th.as_tensor(expected, device=device)
             out = model.steps(mem, e_t, state)
-            lp_stop, lp_go = _log_sigmoid_pair(out.stop_logit, thr_stop)
-            lp_jump, lp_stay = _log_sigmoid_pair(out.use_jump_logit, thr_jump)
+            lp_stop, lp_go = calibrated_log_probs(out.stop_logit, thr_stop)
+            lp_jump, lp_stay = calibrated_log_probs(out.use_jump_logit, thr_jump)
             lp_delta = out.delta_logits.log_softmax(dim=-1)
             lp_chunk = model.jump_logits(mem, out.z, e_t).log_softmax(dim=-1)
 
@@ -455,8 +448,8 @@ def _inside_scores(model, mem, live, cb, cj, expected, frames, n_raw, device):
         hyp_step[owner] + m, pos, run_first[owner] + m - 1, seams[owner], n_raw, cfg.compression_ratio
     )
     out = model.steps(mem, th.as_tensor(pos, device=device), state)
-    _, go = _log_sigmoid_pair(out.stop_logit, cfg.stop_decision_threshold)
-    _, stay = _log_sigmoid_pair(out.use_jump_logit, cfg.jump_decision_threshold)
+    _, go = calibrated_log_probs(out.stop_logit, cfg.stop_decision_threshold)
+    _, stay = calibrated_log_probs(out.use_jump_logit, cfg.jump_decision_threshold)
     cont = out.delta_logits.log_softmax(dim=-1)[:, cfg.max_delta]
     per_step = (go + stay + cont).cpu().numpy().astype(np.float64)
     np.add.at(total, owner, per_step)

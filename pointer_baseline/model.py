@@ -400,6 +400,13 @@ def step_state_features(
     )
 
 
+def calibrated_log_probs(logit: th.Tensor, threshold: float) -> tuple[th.Tensor, th.Tensor]:
+    """``(log p(event), log p(no event))`` of a binary head (``stop``, ``use_jump``) calibrated so that it fires above
+    ``threshold``: ``sigmoid(logit - threshold)``, so greedy decoding's choice is the likelier one."""
+    x = logit - threshold
+    return F.logsigmoid(x), F.logsigmoid(-x)
+
+
 def keep_context_features(keep_logits: th.Tensor, span: int) -> th.Tensor:
     """For every expected position ``e`` in ``0 .. T``, the mean keep probability of the ``span`` and ``4 * span``
     raw frames before ``e`` and from ``e`` on (fewer at the recording's ends; 0 where there are none):

@@ -33,6 +33,9 @@
    - (no target) the share of the reference's seams, deltas and jumps apart, whose next pointer the network gets
      right from the true history (``seam_hits``, the trainer's ``val/seam_accuracy``): the decisions that
      ``delta_accuracy``, over every frame, hides;
+   - (no target) of the greedy edits not right to the frame, how many the network itself would score below the
+     reference (``teacher_forced_log_likelihood`` of both): search errors, which a look-ahead could mend; the rest
+     are the network's own (it prefers its wrong edit);
    - common reward (``editor_env.reward``, the reference edit as reference) of the pointer edit against
      the retarget editor's, must be higher.
 
@@ -147,6 +150,19 @@ def oracles(pointer_dir: Path, name: str, reference: np.ndarray) -> dict[str, fl
     return figures
 
 
+def edit_log_likelihood(model, mel: np.ndarray, pointers: np.ndarray) -> float:
+    """The network's log-probability (nats) of the edit ``pointers`` ``(m,)`` of the raw ``mel`` ``(n_inputs, T)``:
+    :func:`~pointer_baseline.trainers.pointer_trainer.teacher_forced_log_likelihood` summed over its steps."""
+    import torch as th
+
+    from pointer_baseline.data import step_targets
+    from pointer_baseline.trainers.pointer_trainer import teacher_forced_log_likelihood
+
+    cfg = model.config
+    targets = step_targets(pointers, mel.shape[-1], max_delta=cfg.max_delta, jump_chunk=cfg.jump_chunk)
+    return float(teacher_forced_log_likelihood(model, th.as_tensor(mel), targets).sum())
+
+
 DECODINGS = {
     "network": "the network alone, greedy",
     "greedy": "greedy, exits on whole beats",
@@ -244,6 +260,7 @@ def evaluate(
             "raw_frames": sample.n_raw,
             "ref_frames": m,
             "retarget": scorer.score(baseline).total,
+            "ref_log_likelihood": edit_log_likelihood(model, sample.mel, sample.pointers),
             **oracles(pointer_dir, name, sample.pointers),
         }
         for mode in DECODINGS if slack_s is not None else ("network", "greedy"):
@@ -267,6 +284,7 @@ def evaluate(
                 "stopped_by": info["stopped_by"],
                 "reward": scorer.score(edl).total if edl is not None else 0.0,
                 "decode_s": seconds,
+                "log_likelihood": edit_log_likelihood(model, sample.mel, pred) if pred.size else -float("inf"),
             }
         rows.append(row)
     modes = [mode for mode in DECODINGS if mode in rows[0]]
@@ -315,6 +333,13 @@ def evaluate(
             + ", ".join(f"{label} {1 - w / t:.3f}" for label, (w, t) in sorted(keep_wrong.items()) if t)
         )
     for mode in modes:
+        wrong = [r for r in rows if r[mode]["within5"] < 0.999]
+        search = sum(r["ref_log_likelihood"] > r[mode]["log_likelihood"] for r in wrong)
+        print(
+            f"  {DECODINGS[mode]}: {len(wrong)} of {len(rows)} edits not right to the frame (within 5 < 0.999); the "
+            f"network scores the reference above its edit in {search} of them (search errors), below in "
+            f"{len(wrong) - search} (its own errors)"
+        )
         if determined:
             d = summary(determined, mode)
             print(

@@ -339,6 +339,50 @@ def teacher_forced_predictions(model, mel, targets, *, chunk_steps: int = 4096) 
     }
 
 
+def teacher_forced_log_likelihood(model, mel, targets, *, chunk_steps: int = 4096) -> np.ndarray:
+    """``(m + 1,)`` float64: the log-probability (nats) the network gives each step of the pointer sequence behind
+    ``targets`` (any sequence: the reference's, or a decoded edit's through :func:`~pointer_baseline.data.step_targets`)
+    given its own history, scored as greedy decoding and the beam search decide (``stop`` and ``use_jump`` calibrated,
+    :func:`~pointer_baseline.model.calibrated_log_probs`): ``log p(no stop)`` and then ``log p(no jump) + log p(delta)``
+    or ``log p(jump) + log p(bucket) + log p(landing frame)`` at a step that plays, ``log p(stop)`` at the last step.
+
+    Greedy decoding takes the likeliest choice at every step, so where the reference's sum beats the greedy edit's,
+    the greedy edit is a search error (a look-ahead could mend it); where it does not, the network itself prefers
+    the wrong edit (``scripts/eval_pointer.py`` counts both)."""
+    import torch as th
+    import torch.nn.functional as F
+
+    from pointer_baseline.model import calibrated_log_probs
+
+    def pick(logits, classes):
+        return F.log_softmax(logits, dim=-1).gather(1, classes[:, None])[:, 0]
+
+    cfg = model.config
+    model.eval()
+    parts = []
+    with th.no_grad():
+        mem = model.memory(mel)
+        for steps, expected, out in _all_steps(model, mem, targets, chunk_steps):
+            t = lambda a, steps=steps: th.as_tensor(a[steps], device=mem.enc.device)  # noqa: E731
+            lp_stop, lp_go = calibrated_log_probs(out.stop_logit, cfg.stop_decision_threshold)
+            lp_jump, lp_stay = calibrated_log_probs(out.use_jump_logit, cfg.jump_decision_threshold)
+            stop = t(targets.stop) == 1
+            lp = th.where(stop, lp_stop, lp_go)
+            delta_class, jump = t(targets.delta_class), t(targets.use_jump) == 1
+            has_delta = delta_class >= 0
+            if has_delta.any():
+                lp[has_delta] += lp_stay[has_delta] + pick(out.delta_logits[has_delta], delta_class[has_delta])
+            if jump.any():
+                chunk = t(targets.chunk)[jump]
+                lp[jump] += (
+                    lp_jump[jump]
+                    + pick(model.jump_logits(mem, out.z[jump], expected[jump]), chunk)
+                    + pick(model.landing_logits(mem, out.z[jump], chunk), t(targets.landing)[jump])
+                )
+            parts.append(lp.double().cpu().numpy())
+    return np.concatenate(parts)
+
+
 def seam_hits(predicted: np.ndarray, targets, *, jumps: bool | None = None) -> tuple[int, int]:
     """``(right, seams)``: of the reference's seams (:attr:`~pointer_baseline.data.StepTargets.seam_steps`), how many
     the teacher-forced next pointers ``predicted`` ``(m + 1,)`` (:func:`teacher_forced_predictions`) get exactly

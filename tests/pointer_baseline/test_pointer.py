@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -148,6 +149,42 @@ def test_hard_step_mining_finds_the_steps_the_network_gets_wrong():
     # the losses then cover them even when the drawn steps miss them
     losses = sample_losses(model, th.rand(128, n_raw), tg, np.array([5]), hard_steps=50)
     assert losses["jump_loss"] is not None and float(losses["stop_loss"].detach()) > 1.0
+
+
+def test_greedy_decoding_takes_the_likeliest_choice_at_every_step():
+    from pointer_baseline.data import step_targets
+    from pointer_baseline.trainers.pointer_trainer import teacher_forced_log_likelihood
+
+    th.manual_seed(3)
+    model = PointerNetwork(TINY).eval()
+    with th.no_grad():  # continue, jump and delta now and then (as in test_block_decoding_equals_step_by_step)
+        model.use_jump.bias.zero_()
+        model.use_jump.weight.mul_(20.0)
+        model.delta_bias.zero_()
+        model.delta_bias[TINY.max_delta] = 1.0
+    n_raw, d = 300, TINY.max_delta
+    mel = th.rand(128, n_raw)
+    greedy, info = model.decode(mel, max_plays=None, min_last_segment=0)
+    assert info["seams"] > 0 and greedy.size > 20
+
+    def log_likelihood(pointers):
+        targets = step_targets(pointers, n_raw, max_delta=d, jump_chunk=TINY.jump_chunk)
+        return targets, teacher_forced_log_likelihood(model, mel, targets)
+
+    targets, ll = log_likelihood(greedy)
+    assert ll.shape == (greedy.size + 1,) and np.isfinite(ll).all() and (ll <= 0).all()
+    assert (targets.use_jump == 1).any()  # both routes are scored
+    delta_steps = np.flatnonzero(targets.delta_class[:-1] >= 0)
+    for s in delta_steps[:: max(delta_steps.size // 8, 1)]:
+        expected = int(targets.expected[s])
+        for other in (expected + targets.delta_class[s] - d - 1, expected + targets.delta_class[s] - d + 1):
+            if not (0 <= other < n_raw and abs(other - expected) <= d):
+                continue
+            _, alt = log_likelihood(np.append(greedy[:s], other))  # another delta at step s, then the end
+            np.testing.assert_allclose(alt[:s], ll[:s], rtol=1e-5, atol=1e-5)  # the same history scores the same
+            assert alt[s] < ll[s]
+        _, stopped = log_likelihood(greedy[:s])  # stopping at step s instead
+        assert stopped[s] < math.log(0.5)  # greedy went on: the stop head gave stopping under half
 
 
 def test_frame_labels_mark_kept_frames_landings_and_exits():

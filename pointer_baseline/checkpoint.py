@@ -85,19 +85,28 @@ def check_config(saved: PointerModelConfig, wanted: PointerModelConfig, path: st
 
 
 def load_weights(
-    model: PointerNetwork, payload: dict[str, Any], path: str | os.PathLike, *, add_keep_context: bool = False
+    model: PointerNetwork, payload: dict[str, Any], path: str | os.PathLike, *, grow: bool = False
 ) -> None:
     """Load the checkpoint's weights into ``model`` (configs must match: :func:`check_config`).
 
-    With ``add_keep_context`` (fine-tuning) a checkpoint trained without ``keep_context`` also loads into a model
-    with it: the new inputs' weights start at zero, so the network starts out deciding as it did."""
+    With ``grow`` (fine-tuning) a checkpoint also loads into a model that has more than it, and the network starts
+    out deciding as it did: ``keep_context`` where it had none (the new inputs' weights start at zero), and more
+    encoder layers (``n_layers``; the new blocks are appended and start as the identity,
+    :meth:`~pointer_baseline.model.EncoderBlock.make_identity`)."""
     saved = checkpoint_config(payload, path)
     state = payload["state_dict"]
-    if add_keep_context and saved.keep_context == 0 and model.config.keep_context > 0:
+    if grow and saved.keep_context == 0 and model.config.keep_context > 0:
         saved = PointerModelConfig.from_dict({**saved.to_dict(), "keep_context": model.config.keep_context})
         weight = state["frame_proj.weight"]
         extra = model.frame_proj.weight.shape[1] - weight.shape[1]
         state = {**state, "frame_proj.weight": th.cat([weight, weight.new_zeros(weight.shape[0], extra)], dim=1)}
+    if grow and saved.n_layers < model.config.n_layers:
+        state = dict(state)
+        for i in range(saved.n_layers, model.config.n_layers):
+            block = model.encoder.blocks[i]
+            block.make_identity()
+            state.update({f"encoder.blocks.{i}.{k}": v.clone() for k, v in block.state_dict().items()})
+        saved = PointerModelConfig.from_dict({**saved.to_dict(), "n_layers": model.config.n_layers})
     check_config(saved, model.config, path)
     try:
         model.load_state_dict(state)

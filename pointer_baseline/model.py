@@ -329,6 +329,14 @@ class EncoderBlock(nn.Module):
         )
         self.drop = nn.Dropout(config.dropout)
 
+    def make_identity(self) -> None:
+        """Zero the last projection of each residual branch, in place: the block then passes its input through
+        unchanged (a block added to a trained encoder starts out changing nothing, and learns from there)."""
+        with th.no_grad():
+            for layer in (self.conv_out, self.attn.out, self.summary.write.out_proj, self.ffn[-1]):
+                layer.weight.zero_()
+                layer.bias.zero_()
+
     def forward(self, x: th.Tensor, mask: th.Tensor | None = None) -> th.Tensor:
         h = self.conv(self.norm_conv(x).transpose(1, 2)).transpose(1, 2)
         x = x + self.drop(self.conv_out(F.gelu(h)))

@@ -2,9 +2,9 @@
 
     python scripts/finetune_pointer.py --init-from W/model/best.pt --data-dir W/train_data --cache-dir W/cache_train \
         --work-dir W2 [--extra-seed 300] [--n-extra 800] [--skip-first 30] [--budget-minutes 70] \
-        [--learning-rate 7e-4] [--threads 2] [--keep-context FRAMES]
+        [--learning-rate 7e-4] [--threads 2] [--keep-context FRAMES] [--n-layers N]
 
-1. Writes ``--n-extra`` generated pairs of seed ``--extra-seed`` without the generator's random moves and repeats
+1. Writes ``--n-extra`` (0: none, fine-tune on the old pairs alone) generated pairs of seed ``--extra-seed`` without the generator's random moves and repeats
    (``editor_env.synth``, as ``scripts/eval_pointer.py --no-restructure`` writes its pairs) into
    ``--work-dir``/extra_data and precaches them into ``extra_cache`` (skipped when present). The first
    ``--skip-first`` of them are left out of training: sample ``i`` of a seed shares its tempo, key and
@@ -74,6 +74,14 @@ def main(argv: list[str] | None = None) -> int:
         help="give the decoder the keep head's verdict around each step (the model config's keep_context; new "
         "inputs start at zero weight); default: as --init-from",
     )
+    parser.add_argument(
+        "--n-layers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="grow the encoder to N layers (the model config's n_layers; the new blocks start as the identity); "
+        "default: as --init-from",
+    )
     args = parser.parse_args(argv)
 
     from editor_env.synth import write_dataset
@@ -86,19 +94,23 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"{args.init_from} holds no training config: give a checkpoint written by the trainer.")
     work = args.work_dir
     extra_data, extra_cache = work / "extra_data", work / "extra_cache"
-    write_dataset(extra_data, args.n_extra, seed=args.extra_seed, restructure=False, progress=True)
-    result = precache_pointer_data(extra_data, extra_cache, progress=True)
-    if result.failed:
-        raise SystemExit(f"precache failed: {result.failed}")
     combined = work / "combined"
     n_old = link_dataset(args.cache_dir, args.data_dir / "pointer_sequences", combined, "a_")
-    skip = {f"synth_{i:04d}" for i in range(args.skip_first)}
-    n_new = link_dataset(extra_cache, extra_data / "pointer_sequences", combined, "b_", skip)
+    n_new = 0
+    if args.n_extra > 0:
+        write_dataset(extra_data, args.n_extra, seed=args.extra_seed, restructure=False, progress=True)
+        result = precache_pointer_data(extra_data, extra_cache, progress=True)
+        if result.failed:
+            raise SystemExit(f"precache failed: {result.failed}")
+        skip = {f"synth_{i:04d}" for i in range(args.skip_first)}
+        n_new = link_dataset(extra_cache, extra_data / "pointer_sequences", combined, "b_", skip)
     print(f"{n_old} + {n_new} pairs linked into {combined}")
 
     config = PointerTrainConfig.from_dict(payload["train_config"], source=f"{args.init_from} train_config")
-    if args.keep_context is not None:
-        config = dataclasses.replace(config, model=dataclasses.replace(config.model, keep_context=args.keep_context))
+    grown = {"keep_context": args.keep_context, "n_layers": args.n_layers}
+    grown = {k: v for k, v in grown.items() if v is not None}
+    if grown:
+        config = dataclasses.replace(config, model=dataclasses.replace(config.model, **grown))
     config = dataclasses.replace(
         config,
         cache_dir=str(combined / "cache"),

@@ -661,7 +661,7 @@ def _train(config: PointerTrainConfig, resume: str | None, device: str, ctx) -> 
             th.set_rng_state(states["torch"])
         say(f"Resumed from {resume} after epoch {epoch} (step {step})")
     elif config.init_from:
-        load_weights(model, read_checkpoint(config.init_from), config.init_from, add_keep_context=True)
+        load_weights(model, read_checkpoint(config.init_from), config.init_from, grow=True)
         say(f"Fine-tuning from the weights of {config.init_from}")
     if ctx.is_main:
         atomic_write_text(save_dir / "config.json", json.dumps(config.to_dict(), indent=2) + "\n")

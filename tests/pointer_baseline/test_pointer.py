@@ -358,11 +358,36 @@ def test_a_checkpoint_without_keep_context_fine_tunes_into_one_with_it(tmp_path)
     new = PointerNetwork(dataclasses.replace(TINY, keep_context=4)).eval()
     with pytest.raises(PointerError, match="keep_context: checkpoint 0 vs config 4"):
         load_weights(new, read_checkpoint(path), path)  # loading for inference never widens
-    load_weights(new, read_checkpoint(path), path, add_keep_context=True)
+    load_weights(new, read_checkpoint(path), path, grow=True)
     assert new.frame_proj.weight.shape[1] == old.frame_proj.weight.shape[1] + 4
     assert not new.frame_proj.weight[:, -4:].any()
     mel = th.rand(128, 200)
     np.testing.assert_array_equal(old.decode(mel)[0], new.decode(mel)[0])  # it starts out deciding as before
+
+
+def test_a_checkpoint_grows_more_encoder_layers_that_start_as_the_identity(tmp_path):
+    from pointer_baseline.checkpoint import load_weights, read_checkpoint, save_checkpoint
+
+    th.manual_seed(6)
+    old = PointerNetwork(TINY).eval()
+    path = save_checkpoint(tmp_path / "old.pt", old)
+    new = PointerNetwork(dataclasses.replace(TINY, n_layers=TINY.n_layers + 2)).eval()
+    with pytest.raises(PointerError, match="n_layers: checkpoint 1 vs config 3"):
+        load_weights(new, read_checkpoint(path), path)  # loading for inference never grows
+    mel = th.rand(1, 128, 150)
+    assert not th.allclose(new.encoder(mel), old.encoder(mel))
+    load_weights(new, read_checkpoint(path), path, grow=True)
+    th.testing.assert_close(new.encoder(mel), old.encoder(mel))  # the new blocks pass their input through
+    np.testing.assert_array_equal(old.decode(mel[0])[0], new.decode(mel[0])[0])
+    new.train()  # and they learn: every new weight gets a gradient once the zeroed projections have moved
+    optimizer = th.optim.SGD(new.parameters(), lr=0.1)
+    target = th.randn(1, 150, TINY.d_model)
+    for _ in range(2):
+        optimizer.zero_grad()
+        (new.encoder(mel) * target).sum().backward()
+        optimizer.step()
+    grown = new.encoder.blocks[-1]
+    assert grown.ffn[-1].weight.abs().sum() > 1e-3 and grown.ffn[0].weight.grad.abs().sum() > 1e-3
 
 
 def test_checkpoint_of_another_model_version(tmp_path, monkeypatch):

@@ -23,8 +23,10 @@ Measured (2026-12-04: the shipped model of 2026-11-25 and 770 more pairs, ``--bu
 epochs, best at 6): on 50 held-out pairs frames within 5 0.884 -> 0.909, exact 0.872 -> 0.903, but 0.827 -> 0.812
 on the 30-pair benchmark as ``musicedit edit`` runs it, so it is not shipped. 2026-12-05: ``--n-layers 4 --n-extra 0``
 (a fourth encoder block, the shipped model's own 800 pairs) overfitted them (validation loss 0.30 -> 0.52 in 15
-epochs) and scored within 5 0.873 on the 50 held-out pairs: more pairs help, more layers alone do not. See
-docs/pointer_experiments.md.
+epochs) and scored within 5 0.873 on the 50 held-out pairs: more pairs help, more layers alone do not. 2026-12-06:
+3,600 fresh pairs (``--data-dir`` a linked set of seeds 900, 1100 and 1300, ``--extra-seed 700 --n-extra 1200
+--skip-first 0 --budget-minutes 105``): within 5 0.909 on the 50 and 0.913 on 100 of seed 400, but 0.934 against
+0.988 on real music, so not shipped. See docs/pointer_experiments.md.
 """
 
 from __future__ import annotations

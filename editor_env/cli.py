@@ -46,6 +46,7 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="replace files of these sample names that differ (e.g. made by an older generator); default: refuse",
     )
+    add_executor_args(p)
     p.set_defaults(func=_run_synth)
 
 
@@ -66,8 +67,10 @@ def _run_synth(args: argparse.Namespace) -> int:
         restructure=not args.no_restructure,
         plot=args.plot,
         overwrite=args.overwrite,
+        executor=executor_from_args(args),
     )
-    print(f"Wrote {len(names)} pair(s): {', '.join(names)}")
+    shown = ", ".join(names) if len(names) <= 6 else f"{names[0]} … {names[-1]}"
+    print(f"Wrote {len(names)} pair(s): {shown}")
     return 0
 
 

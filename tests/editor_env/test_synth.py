@@ -165,7 +165,7 @@ def test_same_seed_same_files(tmp_path):
     kwargs = dict(seed=11, duration_range_s=SHORT, progress=False)
     names = write_dataset(tmp_path / "a", 2, **kwargs)
     assert names == ["synth_0000", "synth_0001"]
-    write_dataset(tmp_path / "b", 2, **kwargs)
+    write_dataset(tmp_path / "b", 2, workers=2, **kwargs)  # two processes write the same bytes
     files_a = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*.*"))
     files_b = sorted(p.relative_to(tmp_path / "b") for p in (tmp_path / "b").rglob("*.*"))
     assert files_a == files_b and len(files_a) == 12
@@ -195,6 +195,17 @@ def test_write_dataset_resumes_and_never_overwrites_user_files(tmp_path):
     assert not (tmp_path / "pointer_sequences" / "synth_0002_info.json").exists()
     write_dataset(tmp_path, 3, overwrite=True, **kwargs)
     assert user.read_bytes()[:4] == b"RIFF"
+
+
+def test_write_dataset_on_processes_keeps_user_files_and_writes_the_others(tmp_path):
+    user = tmp_path / "input" / "synth_0000_raw.wav"
+    user.parent.mkdir(parents=True)
+    user.write_bytes(b"my own recording")
+    with pytest.raises(MusicEditError, match="synth_0000_raw.wav"):
+        write_dataset(tmp_path, 2, seed=3, duration_range_s=SHORT, progress=False, workers=2)
+    assert user.read_bytes() == b"my own recording"
+    assert not (tmp_path / "pointer_sequences" / "synth_0000_info.json").exists()
+    assert (tmp_path / "pointer_sequences" / "synth_0001_info.json").is_file()
 
 
 def test_write_dataset_tells_restructure_apart(tmp_path):

@@ -7,6 +7,9 @@ calls :meth:`Executor.map` with a picklable function and the items, and gets bac
 
 - ``backend="local"``: ``workers == 1`` runs in this process (nothing to pickle, easiest to debug);
   ``workers > 1`` uses :class:`concurrent.futures.ProcessPoolExecutor`.
+- Either way with workers or Ray, the first item runs in this process before any worker starts
+  (:func:`_prime`), so that librosa's numba functions are compiled and cached once: workers compiling
+  them at once can corrupt numba's on-disk cache (numba issue #10128).
 - ``backend="ray"``: each item is a Ray task (``num_cpus=1``). ``ray_address`` joins a running
   cluster (``ray start --head`` on one machine, ``ray start --address HEAD:6379`` on the others;
   ``"auto"`` finds a local one); without it a Ray instance is started on this machine with
@@ -138,15 +141,19 @@ class Executor:
             bar.update()
 
         try:
-            if not items:
-                pass
-            elif self.backend == "ray":
-                _run_ray(fn, items, names, self.workers, self.ray_address, record)
-            elif (self.workers or 1) == 1:
+            if self.backend == "local" and (self.workers or 1) == 1:
                 for index, (item, name) in enumerate(zip(items, names)):
                     record(index, _call(fn, item, name))
             else:
-                _run_processes(fn, items, names, self.workers, record)
+                first = _prime(fn, items, names, record)
+                rest, rest_names = items[first:], names[first:]
+                shifted = lambda index, outcome: record(first + index, outcome)  # noqa: E731
+                if not rest:
+                    pass
+                elif self.backend == "ray":
+                    _run_ray(fn, rest, rest_names, self.workers, self.ray_address, shifted)
+                else:
+                    _run_processes(fn, rest, rest_names, self.workers, shifted)
         finally:
             bar.close()
         return [o for o in outcomes if o is not None]
@@ -155,6 +162,23 @@ class Executor:
 def map_samples(fn: Callable[[Any], Any], items: Sequence[Any], *, executor: Executor | None = None, **kwargs: Any):
     """``(executor or Executor()).map(fn, items, **kwargs)``: see :meth:`Executor.map`."""
     return (executor or Executor()).map(fn, items, **kwargs)
+
+
+def _prime(fn, items, names, record) -> int:
+    """Run items in this process until one succeeds, before any worker starts; returns how many ran.
+
+    Functions compiled on first use and cached on disk, librosa's numba functions (``cache=True``), are then
+    compiled and written once, and the workers only read them: workers that compile the same gufunc at once can
+    leave a cache that crashes every later process that loads it (a segmentation fault in ``librosa.beat``; numba
+    issue #10128). Seen here: ``precache`` on 2 workers with an empty numba cache crashed both workers, and every
+    run after it, in 1 of 3 tries (and in 2 of 2 in a fresh virtual environment).
+    """
+    for index, (item, name) in enumerate(zip(items, names)):
+        outcome = _call(fn, item, name)
+        record(index, outcome)
+        if outcome.ok:
+            return index + 1
+    return len(items)
 
 
 def _run_processes(fn, items, names, workers: int, record) -> None:

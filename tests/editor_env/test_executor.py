@@ -68,6 +68,21 @@ def test_local_failure_is_named_and_the_rest_go_on(workers):
     assert outcomes[1].error == "ValueError: item 2 is bad"
 
 
+def _pid_or_fail(x: int) -> int:
+    if x < 0:
+        raise ValueError("bad item")
+    return os.getpid()
+
+
+def test_workers_start_after_one_item_succeeded_here():
+    """numba#10128: workers compiling librosa's cached gufuncs at once can corrupt the cache, so items run in this
+    process until one succeeds (its compiled functions are then on disk), and only the rest go to the workers."""
+    outcomes = map_samples(_pid_or_fail, [-1, 1, 2, 3], executor=Executor(workers=2), progress=False)
+    assert [o.ok for o in outcomes] == [False, True, True, True]
+    assert outcomes[1].value == os.getpid()
+    assert all(o.value != os.getpid() for o in outcomes[2:])
+
+
 def test_bad_flags_are_refused():
     with pytest.raises(MusicEditError, match="--backend"):
         Executor(backend="spark")

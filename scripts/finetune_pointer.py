@@ -3,7 +3,7 @@
     python scripts/finetune_pointer.py --init-from W/model/best.pt --data-dir W/train_data --cache-dir W/cache_train \
         --work-dir W2 [--extra-seed 300] [--n-extra 800] [--skip-first 30] [--budget-minutes 70] \
         [--learning-rate 7e-4] [--threads 2] [--keep-context FRAMES] [--n-layers N] [--device auto] [--workers N]
-        [--val-fraction F]
+        [--val-fraction F] [--hard-steps N]
 
 Without ``--data-dir`` and ``--cache-dir`` it trains on the new pairs alone (a machine with no old pairs cached).
 
@@ -83,6 +83,14 @@ def main(argv: list[str] | None = None) -> int:
         "--workers", type=int, default=None, help="processes that generate and precache the new pairs (default 1)"
     )
     parser.add_argument(
+        "--hard-steps",
+        type=int,
+        default=None,
+        metavar="N",
+        help="each recording's N most-wrong decoder steps added to its random ones (0: no mining, about half the "
+        "time a step; scripts/bench_pointer_train.py); default: as --init-from",
+    )
+    parser.add_argument(
         "--val-fraction",
         type=float,
         default=None,
@@ -146,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
         config = dataclasses.replace(config, model=dataclasses.replace(config.model, **grown))
     if args.val_fraction is not None:
         config = dataclasses.replace(config, val_fraction=args.val_fraction)
+    if args.hard_steps is not None:
+        config = dataclasses.replace(config, hard_steps=args.hard_steps)
     config = dataclasses.replace(
         config,
         cache_dir=str(combined / "cache"),

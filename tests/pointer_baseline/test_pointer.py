@@ -683,11 +683,12 @@ def test_finetune_script_links_old_and_new_pairs_and_starts_from_the_checkpoint(
     # on a machine with no old pairs: new ones alone, made on two processes, with a chosen validation share
     alone = tmp_path / "alone"
     argv = ["--init-from", str(tmp_path / "base" / "best.pt"), "--work-dir", str(alone), "--extra-seed", "11"]
-    argv += ["--n-extra", "2", "--skip-first", "0", "--workers", "2", "--val-fraction", "0.5"]
+    argv += ["--n-extra", "2", "--skip-first", "0", "--workers", "2", "--val-fraction", "0.5", "--hard-steps", "0"]
     assert module.main([*argv, "--budget-minutes", "0", "--threads", "1", "--device", "cpu"]) == 0
     names = sorted(p.name for p in (alone / "combined" / "pointer_sequences").glob("*_pointers.npy"))
     assert names == ["b_synth_0000_pointers.npy", "b_synth_0001_pointers.npy"]
-    assert json.loads((alone / "model" / "config.json").read_text())["val_fraction"] == 0.5
+    saved = json.loads((alone / "model" / "config.json").read_text())
+    assert saved["val_fraction"] == 0.5 and saved["hard_steps"] == 0
     with pytest.raises(SystemExit):  # nothing to train on
         module.main(["--init-from", str(tmp_path / "base" / "best.pt"), "--work-dir", str(alone), "--n-extra", "0"])
 

@@ -1065,7 +1065,7 @@ def write_dataset(
     workers, executor
         Where the pairs are generated, as for :func:`editor_env.cache.precache`: ``workers=N`` local processes
         (short for ``Executor(workers=N)``), or an :class:`editor_env.executor.Executor`; default this process.
-        About 0.2 s a pair of 40-80 s on one core, so 10,000 pairs want the cores of a large machine.
+        About 0.1 s a pair of 40-80 s on one core (16 pairs of 30-40 s a second: ``scripts/bench_scale.py``).
     **generate_kwargs
         Passed to :func:`generate_pair` (``sample_rate``, ``n_channels``, ``duration_range_s``,
         ``effects``, ``restructure``, ``params``).

@@ -10,7 +10,7 @@ Without ``--data-dir`` and ``--cache-dir`` it trains on the new pairs alone (a m
 1. Writes ``--n-extra`` (0: none, fine-tune on the old pairs alone) generated pairs of seed ``--extra-seed`` without the generator's random moves and repeats
    (``editor_env.synth``, as ``scripts/eval_pointer.py --no-restructure`` writes its pairs) into
    ``--work-dir``/extra_data and precaches them into ``extra_cache`` (skipped when present), both on ``--workers``
-   processes (on one core about 0.1 s a pair of 40-80 s to generate and 0.25 s to precache). The first
+   processes (on one core about 0.1 s a pair of 40-80 s to generate and 0.3 s to precache). The first
    ``--skip-first`` of them are left out of training: sample ``i`` of a seed shares its tempo, key and
    instruments with sample ``i`` of every other data set of that seed, and ``scripts/train_defaults.sh``
    benchmarks on the first 30 pairs of seed 300.

@@ -31,7 +31,8 @@ on the 30-pair benchmark as ``musicedit edit`` runs it, so it is not shipped. 20
 epochs) and scored within 5 0.873 on the 50 held-out pairs: more pairs help, more layers alone do not. 2026-12-06:
 3,600 fresh pairs (``--data-dir`` a linked set of seeds 900, 1100 and 1300, ``--extra-seed 700 --n-extra 1200
 --skip-first 0 --budget-minutes 105``): within 5 0.909 on the 50 and 0.913 on 100 of seed 400, but 0.934 against
-0.988 on real music, so not shipped. See docs/pointer_experiments.md.
+0.988 on real music, so not shipped; the same with ``--hard-steps 0`` peaked at epoch 5 of 7.5 minutes (within 5
+0.905 and 0.869 on 100 of seed 400; stop precision 0.828), then overfitted. See docs/pointer_experiments.md.
 """
 
 from __future__ import annotations

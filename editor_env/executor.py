@@ -148,11 +148,9 @@ class Executor:
                 first = _prime(fn, items, names, record)
                 rest, rest_names = items[first:], names[first:]
                 shifted = lambda index, outcome: record(first + index, outcome)  # noqa: E731
-                if not rest:
-                    pass
-                elif self.backend == "ray":
+                if rest and self.backend == "ray":
                     _run_ray(fn, rest, rest_names, self.workers, self.ray_address, shifted)
-                else:
+                elif rest:
                     _run_processes(fn, rest, rest_names, self.workers, shifted)
         finally:
             bar.close()
@@ -170,8 +168,8 @@ def _prime(fn, items, names, record) -> int:
     Functions compiled on first use and cached on disk, librosa's numba functions (``cache=True``), are then
     compiled and written once, and the workers only read them: workers that compile the same gufunc at once can
     leave a cache that crashes every later process that loads it (a segmentation fault in ``librosa.beat``; numba
-    issue #10128). Seen here: ``precache`` on 2 workers with an empty numba cache crashed both workers, and every
-    run after it, in 1 of 3 tries (and in 2 of 2 in a fresh virtual environment).
+    issue #10128). Seen here (ad hoc, cold starts with an empty ``NUMBA_CACHE_DIR``): ``precache`` on 2 workers
+    crashed both workers, and every run after it, in 1 of 3 tries (and in 2 of 2 in a fresh virtual environment).
     """
     for index, (item, name) in enumerate(zip(items, names)):
         outcome = _call(fn, item, name)

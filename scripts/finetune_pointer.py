@@ -115,6 +115,10 @@ def main(argv: list[str] | None = None) -> int:
         "default: as --init-from",
     )
     args = parser.parse_args(argv)
+    if (args.data_dir is None) != (args.cache_dir is None):
+        parser.error("give --data-dir and --cache-dir together (the old pairs), or neither")
+    if args.data_dir is None and args.n_extra < 1:
+        parser.error("no pairs to train on: give --data-dir and --cache-dir, or --n-extra above 0")
 
     from editor_env.executor import Executor
     from editor_env.synth import write_dataset
@@ -128,10 +132,6 @@ def main(argv: list[str] | None = None) -> int:
     work = args.work_dir
     extra_data, extra_cache = work / "extra_data", work / "extra_cache"
     combined = work / "combined"
-    if (args.data_dir is None) != (args.cache_dir is None):
-        parser.error("give --data-dir and --cache-dir together (the old pairs), or neither")
-    if args.data_dir is None and args.n_extra < 1:
-        parser.error("no pairs to train on: give --data-dir and --cache-dir, or --n-extra above 0")
     n_old = 0
     if args.data_dir is not None:
         n_old = link_dataset(args.cache_dir, args.data_dir / "pointer_sequences", combined, "a_")

@@ -130,3 +130,57 @@ def read_torch_checkpoint(
             f"written by `{trained_by}`."
         )
     return payload
+
+
+def npy_bytes(array: Any) -> bytes:
+    """The bytes ``numpy.save`` writes for ``array`` (no pickles)."""
+    import io
+
+    import numpy as np
+
+    buf = io.BytesIO()
+    np.save(buf, array, allow_pickle=False)
+    return buf.getvalue()
+
+
+def json_bytes(data: dict[str, Any]) -> bytes:
+    """``data`` as indented JSON with a final newline."""
+    return (json.dumps(data, indent=2) + "\n").encode()
+
+
+def files_finished(paths: dict[str, Path], expected: dict[str, Any], defaults: dict[str, Any] | None = None) -> bool:
+    """Whether a generated sample's files all exist and its ``paths["info"]`` JSON holds ``expected``
+    (a key the info leaves out counts as its value in ``defaults``)."""
+    if not all(path.is_file() for path in paths.values()):
+        return False
+    try:
+        info = json.loads(paths["info"].read_text())
+    except (OSError, ValueError):
+        return False
+    defaults = defaults or {}
+    return isinstance(info, dict) and all(info.get(k, defaults.get(k)) == v for k, v in expected.items())
+
+
+def write_sample_files(paths: dict[str, Path], contents: dict[str, bytes], *, overwrite: bool, what: str) -> list[str]:
+    """Write a generated sample's files atomically, in ``paths`` order (its last file marks it finished).
+
+    Files already holding these bytes are left alone. A file that exists with other bytes is replaced only
+    with ``overwrite``; otherwise :class:`MusicEditError` names it and nothing of the sample is written.
+    Returns the keys written.
+    """
+    from editor_env.errors import MusicEditError
+
+    todo = []
+    for key, path in paths.items():
+        if path.is_file() and path.read_bytes() == contents[key]:
+            continue
+        if path.exists() and not overwrite:
+            raise MusicEditError(
+                f"{path} already exists and is not {what} with these settings; nothing of that sample was "
+                "written. Move the file, write to another folder, or pass overwrite=True (--overwrite) to replace it."
+            )
+        todo.append(key)
+    for key in todo:
+        with atomic_open(paths[key], "wb") as fh:
+            fh.write(contents[key])
+    return todo

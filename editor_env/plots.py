@@ -25,6 +25,35 @@ def waveform_envelope(ax, samples: np.ndarray, sample_rate: int, colour: str) ->
     ax.set_xlim(0, mono.size / sample_rate)
 
 
+_OP_COLOURS = {  # EditOp value: (colour, legend name)
+    0: ("0.4", "copy"),
+    1: ("tab:red", "skip"),
+    2: ("tab:blue", "loop"),
+    3: ("tab:orange", "fade"),
+    4: ("tab:green", "gain"),
+    5: ("black", "new"),
+}
+
+
+def pointer_scatter(ax, pointers: np.ndarray, ops: np.ndarray, frame_seconds: float, raw_duration_s: float) -> None:
+    """Draw a pointer path on ``ax``: edit time against raw time (seconds), one dot per edit frame coloured by
+    its :class:`~editor_env.ops.EditOp` (seams as large dots)."""
+    from editor_env.ops import EditOp
+
+    t_edit = np.arange(pointers.size) * frame_seconds
+    for op, (colour, name) in _OP_COLOURS.items():
+        sel = ops == op
+        if sel.any():
+            size = 2 if op in (EditOp.COPY, EditOp.FADE, EditOp.GAIN) else 30
+            ax.scatter(t_edit[sel], pointers[sel] * frame_seconds, s=size, color=colour, label=name, linewidths=0)
+    ax.set_xlim(0, max(t_edit[-1], frame_seconds) if t_edit.size else 1)
+    ax.set_ylim(0, raw_duration_s)
+    ax.set_xlabel("edit time (s)", fontsize=8)
+    ax.set_ylabel("raw time (s)", fontsize=8)
+    ax.set_title("ground-truth pointers (edit frame -> raw frame)", fontsize=9)
+    ax.legend(loc="upper left", fontsize=7, markerscale=2)
+
+
 def plot_analysis(
     analysis: Analysis,
     path: str | os.PathLike,

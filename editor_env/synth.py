@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -41,7 +40,8 @@ import numpy as np
 from editor_env.audio import Audio
 from editor_env.edl import EditList, Effects, Segment, analysis_frame_count
 from editor_env.errors import MusicEditError
-from editor_env.io import atomic_open, atomic_path
+from editor_env.io import atomic_path, files_finished, json_bytes, npy_bytes, write_sample_files
+from editor_env.labels import JUNK_COLOURS, JunkSpan, RawLabels
 from editor_env.ops import EditOp
 from editor_env.params import DEFAULT_PARAMS, AudioParams
 
@@ -918,6 +918,7 @@ _TARGETS = (  # (key, folder, file name pattern): the training_data layout of DE
     ("pointers", "pointer_sequences", "{name}_pointers.npy"),
     ("ops", "pointer_sequences", "{name}_ops.npy"),
     ("edl", "pointer_sequences", "{name}_edl.json"),
+    ("labels", "pointer_sequences", "{name}_labels.json"),
     ("info", "pointer_sequences", "{name}_info.json"),  # last: it marks a finished sample
 )
 
@@ -943,42 +944,34 @@ def _wav_bytes(audio: Audio) -> bytes:
     return buf.getvalue()
 
 
-def _npy_bytes(array: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    np.save(buf, array, allow_pickle=False)
-    return buf.getvalue()
-
-
-def _json_bytes(data: dict[str, Any]) -> bytes:
-    return (json.dumps(data, indent=2) + "\n").encode()
+def pair_labels(pair: SynthPair) -> RawLabels:
+    """The raw's junk spans (:class:`~editor_env.labels.RawLabels`) from the generator's section layout. The
+    generator humanises every section it plays, so its repeats and false starts are not exact copies: no
+    ``same_as_s``."""
+    junk = [
+        JunkSpan(sec["start_s"], min(sec["end_s"], pair.raw.duration), sec["label"])
+        for sec in pair.info["raw_sections"]
+        if sec["junk"] and sec["start_s"] < pair.raw.duration
+    ]
+    return RawLabels(pair.raw.duration, junk, f"{GENERATOR_NAME} v{GENERATOR_VERSION}")
 
 
 def pair_file_bytes(pair: SynthPair) -> dict[str, bytes]:
     """The bytes of each file of a pair, keyed ``raw``, ``edit``, ``pointers``, ``ops``,
-    ``edl`` (the beat-level edit JSON) and ``info``."""
+    ``edl`` (the beat-level edit JSON), ``labels`` (the junk spans) and ``info``."""
     return {
         "raw": _wav_bytes(pair.raw),
         "edit": _wav_bytes(pair.edit),
-        "pointers": _npy_bytes(pair.pointers.astype(np.int64)),
-        "ops": _npy_bytes(pair.ops.astype(np.int8)),
-        "edl": _json_bytes(pair.edl.to_json_dict()),
-        "info": _json_bytes(pair.info),
+        "pointers": npy_bytes(pair.pointers.astype(np.int64)),
+        "ops": npy_bytes(pair.ops.astype(np.int8)),
+        "edl": json_bytes(pair.edl.to_json_dict()),
+        "labels": pair_labels(pair).json_bytes(),
+        "info": json_bytes(pair.info),
     }
 
 
 _INFO_DEFAULTS = {"restructure": True}
 """Settings an info file leaves out when they have their default value."""
-
-
-def _finished(paths: dict[str, Path], expected: dict[str, Any]) -> bool:
-    """Whether a sample's files all exist and its info says it was made with these settings."""
-    if not all(path.is_file() for path in paths.values()):
-        return False
-    try:
-        info = json.loads(paths["info"].read_text())
-    except (OSError, ValueError):
-        return False
-    return isinstance(info, dict) and all(info.get(k, _INFO_DEFAULTS.get(k)) == v for k, v in expected.items())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -1006,21 +999,12 @@ def _write_sample(job: _SampleJob) -> str:
     """Generate and write one pair (atomic writes, ``info`` last); refuses to replace a file that differs unless
     ``job.overwrite``, and then writes nothing of that pair. Returns the sample name."""
     pair = generate_pair(job.seed, **job.generate_kwargs)
-    contents = pair_file_bytes(pair)
-    todo = []
-    for key, path in job.paths.items():
-        if path.is_file() and path.read_bytes() == contents[key]:
-            continue
-        if path.exists() and not job.overwrite:
-            raise MusicEditError(
-                f"{path} already exists and is not synthetic sample {job.name} of seed {job.data_seed} "
-                "with these settings; nothing of that sample was written. Move the file, "
-                "write to another folder, or pass overwrite=True (--overwrite) to replace it."
-            )
-        todo.append(key)
-    for key in todo:
-        with atomic_open(job.paths[key], "wb") as fh:
-            fh.write(contents[key])
+    write_sample_files(
+        job.paths,
+        pair_file_bytes(pair),
+        overwrite=job.overwrite,
+        what=f"synthetic sample {job.name} of seed {job.data_seed}",
+    )
     if job.plot:
         plot_pair(pair, job.picture, title=job.name)
     return job.name
@@ -1115,7 +1099,7 @@ def write_dataset(
             "restructure": bool(generate_kwargs.get("restructure", True)),
             "params_hash": params.hash(),
         }
-        if overwrite or not _finished(job.paths, expected) or (plot and not job.picture.is_file()):
+        if overwrite or not files_finished(job.paths, expected, _INFO_DEFAULTS) or (plot and not job.picture.is_file()):
             todo.append(job)
     outcomes = (executor or Executor(workers=workers)).map(
         _write_sample, todo, desc="synthetic pairs", progress=progress
@@ -1129,25 +1113,6 @@ def write_dataset(
 # --------------------------------------------------------------------------------------------
 # Picture
 # --------------------------------------------------------------------------------------------
-_JUNK_COLOURS = {
-    "count_in": "tab:purple",
-    "tuning": "tab:purple",
-    "false_start": "tab:red",
-    "noodle": "tab:orange",
-    "repeat": "tab:brown",
-    "silence": "tab:gray",
-    "tail": "tab:pink",
-}
-_OP_COLOURS = {
-    EditOp.COPY: ("0.4", "copy"),
-    EditOp.SKIP: ("tab:red", "skip"),
-    EditOp.LOOP: ("tab:blue", "loop"),
-    EditOp.FADE: ("tab:orange", "fade"),
-    EditOp.GAIN: ("tab:green", "gain"),
-    EditOp.NEW: ("black", "new"),
-}
-
-
 def plot_pair(pair: SynthPair, path: str | os.PathLike, *, title: str | None = None) -> Path:
     """Write a PNG of a synthetic pair (atomically).
 
@@ -1158,7 +1123,7 @@ def plot_pair(pair: SynthPair, path: str | os.PathLike, *, title: str | None = N
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from editor_env.plots import waveform_envelope
+    from editor_env.plots import pointer_scatter, waveform_envelope
 
     info = pair.info
     fig = Figure(figsize=(13, 9), layout="constrained")
@@ -1167,7 +1132,7 @@ def plot_pair(pair: SynthPair, path: str | os.PathLike, *, title: str | None = N
     waveform_envelope(ax_raw, pair.raw.samples, pair.raw.sample_rate, "0.35")
     for sec in info["raw_sections"]:
         if sec["junk"]:
-            colour = _JUNK_COLOURS.get(sec["label"], "tab:red")
+            colour = JUNK_COLOURS.get(sec["label"], "tab:red")
             ax_raw.axvspan(sec["start_s"], sec["end_s"], color=colour, alpha=0.25, linewidth=0)
             ax_ptr.axhspan(sec["start_s"], sec["end_s"], color=colour, alpha=0.12, linewidth=0)
         else:
@@ -1206,18 +1171,7 @@ def plot_pair(pair: SynthPair, path: str | os.PathLike, *, title: str | None = N
     ax_edit.set_title(f"edit: {info['edit_duration_s']:.1f} s ({100 * info['ratio']:.0f}% of the raw)", fontsize=9)
     ax_edit.set_xlabel("time (s)", fontsize=8)
     fs = info["params"]["hop_length"] / info["params"]["sample_rate"]
-    t_edit = np.arange(pair.pointers.size) * fs
-    for op, (colour, name) in _OP_COLOURS.items():
-        sel = pair.ops == op
-        if sel.any():
-            size = 2 if op in (EditOp.COPY, EditOp.FADE, EditOp.GAIN) else 30
-            ax_ptr.scatter(t_edit[sel], pair.pointers[sel] * fs, s=size, color=colour, label=name, linewidths=0)
-    ax_ptr.set_xlim(0, max(t_edit[-1], fs) if t_edit.size else 1)
-    ax_ptr.set_ylim(0, info["raw_duration_s"])
-    ax_ptr.set_xlabel("edit time (s)", fontsize=8)
-    ax_ptr.set_ylabel("raw time (s)", fontsize=8)
-    ax_ptr.set_title("ground-truth pointers (edit frame -> raw frame)", fontsize=9)
-    ax_ptr.legend(loc="upper left", fontsize=7, markerscale=2)
+    pointer_scatter(ax_ptr, pair.pointers, pair.ops, fs, info["raw_duration_s"])
     for ax in (ax_raw, ax_edit, ax_ptr):
         ax.tick_params(labelsize=7)
     path = Path(path)

@@ -168,7 +168,7 @@ def test_same_seed_same_files(tmp_path):
     write_dataset(tmp_path / "b", 2, workers=2, **kwargs)  # two processes write the same bytes
     files_a = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*.*"))
     files_b = sorted(p.relative_to(tmp_path / "b") for p in (tmp_path / "b").rglob("*.*"))
-    assert files_a == files_b and len(files_a) == 12
+    assert files_a == files_b and len(files_a) == 14  # 7 files a pair (with _labels.json)
     for rel in files_a:
         assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes(), rel
     pointers = np.load(tmp_path / "a" / "pointer_sequences" / "synth_0000_pointers.npy")

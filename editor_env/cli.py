@@ -74,6 +74,59 @@ def _run_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_jams(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "jams",
+        help="turn finished real recordings into raw jam / edit pairs with exact ground truth and junk labels",
+        description="Each track becomes --per-track raw jams (the track or an excerpt, with count-ins, talk, tuning, "
+        "noodling, false starts, bad takes, repeats, dead air, applause, feedback and tails put in between) and "
+        "their edits, in the training_data layout, with {sample}_labels.json (editor_env.jams).",
+    )
+    p.add_argument("--tracks", type=Path, required=True, help="a folder of finished recordings (searched recursively)")
+    p.add_argument("--out", type=Path, required=True, help="data-set folder to write")
+    p.add_argument("--per-track", type=int, default=1, help="jams per track (default 1)")
+    p.add_argument("--seed", type=int, default=0, help="random seed: same seed, same files")
+    p.add_argument(
+        "--junk-fraction",
+        type=float,
+        nargs=2,
+        default=None,
+        metavar=("LOW", "HIGH"),
+        help="share of each raw that is junk, drawn per jam (default 0.1 0.5)",
+    )
+    p.add_argument(
+        "--voice", choices=["auto", "espeak", "formant"], default="auto", help="speech: espeak-ng if installed (auto)"
+    )
+    p.add_argument("--plot", action="store_true", help="also write {sample}_jam.png: the raw coloured by junk kind")
+    p.add_argument("--overwrite", action="store_true", help="replace files of these sample names that differ")
+    add_executor_args(p)
+    p.set_defaults(func=_run_jams)
+
+
+def _run_jams(args: argparse.Namespace) -> int:
+    from editor_env.jams import JamSettings, write_jams
+
+    settings = JamSettings(voice=args.voice)
+    if args.junk_fraction is not None:
+        settings = JamSettings(junk_fraction=tuple(args.junk_fraction), voice=args.voice)
+    executor = executor_from_args(args)
+    print(
+        f"Making {args.per_track} jam(s) per track of {args.tracks} into {args.out} (seed {args.seed}) on {executor.describe()} …"
+    )
+    result = write_jams(
+        args.tracks,
+        args.out,
+        per_track=args.per_track,
+        seed=args.seed,
+        settings=settings,
+        overwrite=args.overwrite,
+        plot=args.plot,
+        executor=executor,
+    )
+    print(f"{len(result.written)} written, {len(result.skipped)} already there, {len(result.failed)} failed.")
+    return report_failures(result.failed)
+
+
 def _add_precache(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("precache", help="cache mels, beats and beat features of a data set")
     p.add_argument("samples", nargs="*", help="sample names (default: every sample not yet cached)")
@@ -343,7 +396,7 @@ def _run_benchmark(args: argparse.Namespace) -> int:
     return report_failures(failed)
 
 
-SUBCOMMANDS = [_add_synth, _add_precache, _add_info, _add_edit, _add_benchmark]
+SUBCOMMANDS = [_add_synth, _add_jams, _add_precache, _add_info, _add_edit, _add_benchmark]
 
 
 #: Modules of other packages whose ``register(subparsers)`` adds their subcommands.

@@ -27,6 +27,12 @@ Metrics, per paradigm and recording (the table reports the mean over recordings)
     beat and bar phase): 0 = seamless. Not defined for a mel-only output (no seams to inspect).
 ``repetition_rate``
     The fraction of output frames that replay a raw beat more often than ``max_uses`` allows.
+``junk_removed`` / ``song_kept`` / ``junk_f`` and ``removed_<kind>``
+    For recordings with labels (``pointer_sequences/{sample}_labels.json``: jams, synthetic pairs, aligned human
+    pairs): the share of the raw's junk time the edit does not play (JR), the share of its song time it plays
+    (SK), their harmonic mean F (keep everything: 0; the ground truth: 1) and, per junk kind, the share of that
+    kind's time removed (:func:`editor_env.labels.junk_song_score`). The summary is the mean over recordings;
+    a kind's figure is the mean over the recordings that hold it.
 ``seconds`` / ``x_real_time``
     Wall time of the edit itself (analysis is cached and shared; scoring not included; each
     paradigm first edits the first recording once untimed, so loading its model is not counted),
@@ -37,8 +43,9 @@ matched to the most similar raw beat), so its cut and coverage figures are estim
 
 Files written into the output folder: ``results.csv`` (one row per paradigm and recording),
 ``summary.csv`` and ``benchmark.md`` (mean per paradigm), ``benchmark.json`` (everything, with
-the command's settings), ``components.png`` (mean reward components per paradigm) and
-``per_sample.png`` (each paradigm's reward against the retarget editor's, per recording).
+the command's settings), ``components.png`` (mean reward components per paradigm),
+``per_sample.png`` (each paradigm's reward against the retarget editor's, per recording) and, for labelled
+data, ``junk_kinds.png`` (the share of each junk kind removed, per paradigm).
 """
 
 from __future__ import annotations
@@ -69,6 +76,9 @@ METRICS: tuple[str, ...] = (
     "n_seams",
     "seam_discontinuity",
     "repetition_rate",
+    "junk_removed",
+    "song_kept",
+    "junk_f",
     "seconds",
     "x_real_time",
 )
@@ -90,6 +100,16 @@ class BenchmarkResult:
     target_ratio: float
     settings: dict[str, Any] = dataclasses.field(default_factory=dict)
 
+    @property
+    def junk_kinds(self) -> list[str]:
+        """The junk kinds of the labelled recordings (``removed_<kind>`` columns), sorted."""
+        return sorted({k[len("removed_") :] for r in self.rows for k in r if k.startswith("removed_")})
+
+    @property
+    def columns(self) -> list[str]:
+        """Every per-recording figure: :data:`METRICS`, the reward components, the per-kind removal."""
+        return [*METRICS, *COMPONENTS, *(f"removed_{k}" for k in self.junk_kinds)]
+
     def summary(self) -> list[dict[str, Any]]:
         """Mean of every figure per paradigm over the recordings it edited; ``failed`` counts the rest."""
         out = []
@@ -97,7 +117,7 @@ class BenchmarkResult:
             rows = [r for r in self.rows if r["paradigm"] == name]
             done = [r for r in rows if not r.get("error")]
             entry: dict[str, Any] = {"paradigm": name, "samples": len(done), "failed": len(rows) - len(done)}
-            for key in (*METRICS, *COMPONENTS):
+            for key in self.columns:
                 values = [r[key] for r in done if not _missing(r.get(key))]
                 entry[key] = float(np.mean(values)) if values else float("nan")
             out.append(entry)
@@ -118,11 +138,17 @@ def _coverage(out_pointers: np.ndarray, ref_pointers: np.ndarray | None) -> tupl
     return float(recall), float(precision)
 
 
-def score_edit(scorer, output, *, target_ratio: float, seconds: float, raw_duration_s: float) -> dict[str, Any]:
-    """The benchmark's figures (:data:`METRICS` and the components) of one edit of one recording."""
+def score_edit(
+    scorer, output, *, target_ratio: float, seconds: float, raw_duration_s: float, labels=None
+) -> dict[str, Any]:
+    """The benchmark's figures (:data:`METRICS`, the components and, with ``labels``
+    (:class:`~editor_env.labels.RawLabels`), the junk-removed / song-kept score) of one edit of one recording."""
+    from editor_env.labels import junk_song_score
+
     result = scorer.score(output)
     details = result.details
-    recall, precision = _coverage(scorer.output_pointers(output), scorer.reference_pointers)
+    played = scorer.output_pointers(output)
+    recall, precision = _coverage(played, scorer.reference_pointers)
     seam_scores = details.get("seam_scores")
     row: dict[str, Any] = {
         "reward": result.total,
@@ -138,10 +164,13 @@ def score_edit(scorer, output, *, target_ratio: float, seconds: float, raw_durat
             else (0.0 if details.get("n_seams") == 0 else float("nan"))
         ),
         "repetition_rate": float(details.get("repeated_fraction", float("nan"))),
+        **dict.fromkeys(("junk_removed", "song_kept", "junk_f"), float("nan")),
         "seconds": seconds,
         "x_real_time": raw_duration_s / max(seconds, 1e-9),
     }
     row.update({c: result.components.get(c, float("nan")) for c in COMPONENTS})
+    if labels is not None:
+        row.update(junk_song_score(labels, played, scorer.params).as_row())
     return row
 
 
@@ -178,6 +207,7 @@ def run_benchmark(
     from tqdm import tqdm
 
     from editor_env.audio import audio_extent
+    from editor_env.labels import RawLabels, labels_path
     from editor_env.paradigms import EditRequest, check_checkpoint, run_paradigm
     from editor_env.reward import RewardConfig, Scorer
     from editor_env.tasks import load_tasks
@@ -206,6 +236,8 @@ def run_benchmark(
     for task in tasks:
         sample_rate, raw_length = audio_extent(task.raw_path)
         scorer = Scorer(task.analysis, task.reference, reward_config, params)
+        label_file = labels_path(data_dir, task.name)
+        labels = RawLabels.load(label_file) if label_file.is_file() else None
         for name in paradigms:
             bar.set_postfix_str(f"{name} {task.name}")
             request = EditRequest(
@@ -235,6 +267,7 @@ def run_benchmark(
                         target_ratio=target_ratio,
                         seconds=seconds,
                         raw_duration_s=raw_length / sample_rate,
+                        labels=labels,
                     )
                 )
             except MusicEditError as exc:
@@ -248,6 +281,7 @@ def run_benchmark(
         "checkpoints": checkpoints,
         "samples": [t.name for t in tasks],
         "with_reference": sum(t.reference is not None for t in tasks),
+        "with_labels": sum(labels_path(data_dir, t.name).is_file() for t in tasks),
         "target_ratio": target_ratio,
         "length_request_slack_s": slack_s,
         **({} if seam_penalty is None else {"seam_penalty": seam_penalty}),
@@ -281,6 +315,27 @@ def markdown_table(result: BenchmarkResult) -> str:
             f"{_fmt(s['n_seams'], 1)} | {_fmt(s['seam_discontinuity'])} | {_fmt(s['repetition_rate'])} | "
             f"{_fmt(s['x_real_time'], 0)} |"
         )
+    if any(not _missing(s["junk_f"]) for s in summary):
+        kinds = result.junk_kinds
+        lines += [
+            "",
+            "Junk removed / song kept (labelled recordings; mean), and the share of each junk kind removed:",
+            "",
+        ]
+        lines.append(
+            "| paradigm | junk removed | song kept | F | " + " | ".join(k.replace("_", " ") for k in kinds) + " |"
+        )
+        lines.append("|---" * (4 + len(kinds)) + "|")
+        best_f = max((s["junk_f"] for s in summary if not _missing(s["junk_f"])), default=None)
+        for s in summary:
+            f = _fmt(s["junk_f"])
+            if best_f is not None and not _missing(s["junk_f"]) and s["junk_f"] == best_f:
+                f = f"**{f}**"
+            lines.append(
+                f"| {s['paradigm']} | {_fmt(s['junk_removed'])} | {_fmt(s['song_kept'])} | {f} | "
+                + " | ".join(_fmt(s[f"removed_{k}"], 2) for k in kinds)
+                + " |"
+            )
     lines += ["", "Reward components (mean):", ""]
     lines.append("| paradigm | " + " | ".join(COMPONENTS) + " |")
     lines.append("|---" * (len(COMPONENTS) + 1) + "|")
@@ -301,8 +356,9 @@ def _write_csv(path: Path, rows: list[dict[str, Any]], fields: list[str]) -> Non
 
 
 def plot_benchmark(result: BenchmarkResult, out_dir: Path) -> list[Path]:
-    """``components.png`` (grouped bars of the mean components per paradigm) and ``per_sample.png``
-    (each paradigm's reward against the retarget editor's on the same recording)."""
+    """``components.png`` (grouped bars of the mean components per paradigm), ``per_sample.png``
+    (each paradigm's reward against the retarget editor's on the same recording) and, for labelled data,
+    ``junk_kinds.png`` (JR, SK, F and the share of each junk kind removed, per paradigm)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -352,6 +408,29 @@ def plot_benchmark(result: BenchmarkResult, out_dir: Path) -> list[Path]:
     with atomic_path(paths[1]) as tmp:
         fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
+
+    kinds = result.junk_kinds
+    if kinds:
+        columns = ["junk_removed", "song_kept", "junk_f", *(f"removed_{k}" for k in kinds)]
+        labels = ["junk removed", "song kept", "F", *(k.replace("_", " ") for k in kinds)]
+        fig, ax = plt.subplots(figsize=(2.0 + 0.9 * len(columns), 4))
+        x = np.arange(len(columns))
+        for i, s in enumerate(summary):
+            values = [0.0 if _missing(s[c]) else s[c] for c in columns]
+            ax.bar(
+                x + (i - (len(names) - 1) / 2) * width, values, width, label=s["paradigm"], color=colours[s["paradigm"]]
+            )
+        ax.axvline(2.5, color="grey", lw=0.8)
+        ax.set_xticks(x, labels, rotation=30, ha="right")
+        ax.set_ylim(0, 1.05)
+        ax.set_ylabel("share (mean over recordings)")
+        ax.set_title("Junk removed, song kept, and each kind of junk removed, per paradigm")
+        ax.legend(fontsize=8, ncol=min(len(names), 6))
+        fig.tight_layout()
+        paths.append(out_dir / "junk_kinds.png")
+        with atomic_path(paths[-1]) as tmp:
+            fig.savefig(tmp, dpi=110, format="png")
+        plt.close(fig)
     return paths
 
 
@@ -359,10 +438,10 @@ def write_report(result: BenchmarkResult, out_dir: str | os.PathLike, *, plots: 
     """Write ``results.csv``, ``summary.csv``, ``benchmark.md``, ``benchmark.json`` and the plots."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    fields = ["paradigm", "sample", *METRICS, *COMPONENTS, "error"]
+    fields = ["paradigm", "sample", *result.columns, "error"]
     paths = {"results": out_dir / "results.csv", "summary": out_dir / "summary.csv"}
     _write_csv(paths["results"], result.rows, fields)
-    _write_csv(paths["summary"], result.summary(), ["paradigm", "samples", "failed", *METRICS, *COMPONENTS])
+    _write_csv(paths["summary"], result.summary(), ["paradigm", "samples", "failed", *result.columns])
     paths["markdown"] = out_dir / "benchmark.md"
     atomic_write_text(paths["markdown"], markdown_table(result) + "\n")
     paths["json"] = out_dir / "benchmark.json"
@@ -372,8 +451,10 @@ def write_report(result: BenchmarkResult, out_dir: str | os.PathLike, *, plots: 
         paths["json"], json.dumps({"settings": result.settings, "summary": summary, "rows": clean}, indent=1)
     )
     if plots:
-        components, per_sample = plot_benchmark(result, out_dir)
+        components, per_sample, *kinds = plot_benchmark(result, out_dir)
         paths.update(components=components, per_sample=per_sample)
+        if kinds:
+            paths["junk_kinds"] = kinds[0]
     return paths
 
 

@@ -13,6 +13,7 @@ name           output      what it is
 ``pointer``    EditList    the pointer network, copying raw frames (:mod:`pointer_baseline.infer`)
 ``supervised`` mel         the supervised mel reconstruction, labels from ``retarget``
                            (:mod:`supervised_baseline.infer`); only a mel: no EDL of its own
+``keep_all``   EditList    no edit at all: the whole raw (the benchmark's floor: junk removed 0)
 =============  ==========  ===========================================================================
 
 ``agent`` is an alias of ``bc_ppo`` (an agent checkpoint of either kind works with both names).
@@ -165,6 +166,12 @@ def _supervised(request: EditRequest) -> np.ndarray:
     return result.mel
 
 
+def _keep_all(request: EditRequest) -> EditList:
+    edl = EditList.keep_all(request.sample_rate, request.raw_length)
+    edl.meta["paradigm"] = "keep_all"
+    return edl
+
+
 PARADIGMS: dict[str, Paradigm] = {
     p.name: p
     for p in (
@@ -173,6 +180,7 @@ PARADIGMS: dict[str, Paradigm] = {
         Paradigm("bc_ppo", "edl", True, _agent, "python -m policies.train"),
         Paradigm("pointer", "edl", True, _pointer, "python -m pointer_baseline.trainers.pointer_trainer"),
         Paradigm("supervised", "mel", True, _supervised, "python -m supervised_baseline.trainer"),
+        Paradigm("keep_all", "edl", False, _keep_all),
     )
 }
 ALIASES = {"agent": "bc_ppo"}

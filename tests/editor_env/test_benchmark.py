@@ -76,3 +76,28 @@ def test_length_request_reaches_every_edit(data_dir):
     for row, task in zip(result.rows, load_tasks(data_dir)):
         rate, length = audio_extent(task.raw_path)
         assert not row["error"] and abs(row["ratio"] - 0.6) * length / rate <= 1.5 + 0.05
+
+
+def test_junk_removed_and_song_kept_on_labelled_data(data_dir, tmp_path):
+    from editor_env.edl import EditList
+    from editor_env.labels import RawLabels, labels_path
+
+    result = run_benchmark(data_dir, ["keep_all", "retarget"], progress=False)
+    keep = [r for r in result.rows if r["paradigm"] == "keep_all"]
+    assert keep and all(r["junk_removed"] == 0.0 and r["song_kept"] == 1.0 and r["junk_f"] == 0.0 for r in keep)
+    assert "count_in" in result.junk_kinds or "tuning" in result.junk_kinds
+    # the ground-truth edit scores 1 on all three
+    task = load_tasks(data_dir)[0]
+    labels = RawLabels.load(labels_path(data_dir, task.name))
+    truth = EditList.load(data_dir / "pointer_sequences" / f"{task.name}_edl.json")
+    row = score_edit(
+        Scorer(task.analysis, task.reference), truth, target_ratio=0.67, seconds=1.0, raw_duration_s=20.0, labels=labels
+    )
+    assert row["junk_removed"] == pytest.approx(1.0, abs=0.01) and row["song_kept"] == pytest.approx(1.0, abs=0.01)
+    assert row["junk_f"] == pytest.approx(1.0, abs=0.01)
+    paths = write_report(result, tmp_path / "out")
+    assert paths["junk_kinds"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "Junk removed / song kept" in paths["markdown"].read_text()
+    with open(paths["summary"]) as handle:
+        summary = {r["paradigm"]: r for r in csv.DictReader(handle)}
+    assert float(summary["keep_all"]["junk_f"]) == 0.0 and "junk_removed" in summary["retarget"]

@@ -16,20 +16,25 @@ from editor_env.params import DEFAULT_PARAMS, AudioParams
 __version__ = "0.1.0"
 
 ENV_ID = "MusicEdit-v0"
+REAL_ENV_ID = "MusicEdit-Real-v0"
+"""The same env over the real-music corpus's train-split jams (``scripts/fetch_corpus.py`` builds them)."""
 
 
 def register_envs() -> None:
-    """Register ``MusicEdit-v0`` with Gymnasium unless it is registered already."""
+    """Register ``MusicEdit-v0`` and ``MusicEdit-Real-v0`` with Gymnasium unless they are registered already."""
     from gymnasium.envs.registration import register, registry
 
     if ENV_ID not in registry:
         register(id=ENV_ID, entry_point="editor_env.env:MusicEditEnv")
+    if REAL_ENV_ID not in registry:
+        register(id=REAL_ENV_ID, entry_point="editor_env.env:make_real_env")
 
 
 register_envs()
 
 __all__ = [
     "ENV_ID",
+    "REAL_ENV_ID",
     "register_envs",
     "DEFAULT_PARAMS",
     "AudioLoadError",

@@ -235,9 +235,9 @@ def run_benchmark(
     bar = tqdm(total=len(tasks) * len(paradigms), desc="benchmark", unit="edit", disable=not progress)
     for task in tasks:
         sample_rate, raw_length = audio_extent(task.raw_path)
-        scorer = Scorer(task.analysis, task.reference, reward_config, params)
         label_file = labels_path(data_dir, task.name)
         labels = RawLabels.load(label_file) if label_file.is_file() else None
+        scorer = Scorer(task.analysis, task.reference, reward_config, params, labels=labels)
         for name in paradigms:
             bar.set_postfix_str(f"{name} {task.name}")
             request = EditRequest(

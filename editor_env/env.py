@@ -37,6 +37,23 @@ def _check_target_ratio(target_ratio: float) -> None:
         raise MusicEditError(f"target_ratio={target_ratio!r} makes no sense; use a value in [0.05, 2] (default 0.67).")
 
 
+def make_real_env(split: str = "train", **kwargs: Any) -> MusicEditEnv:
+    """``gym.make("MusicEdit-Real-v0")``: :class:`MusicEditEnv` over the real-music corpus's jams of ``split``
+    (default the train split; :mod:`editor_env.corpus`), with their junk labels in the reward.
+
+    :raises MusicEditError: the corpus's jams are missing; the message says how to fetch and build them.
+    """
+    from editor_env import corpus
+
+    if "data_dir" in kwargs or "tasks" in kwargs:
+        from editor_env.errors import MusicEditError
+
+        raise MusicEditError("MusicEdit-Real-v0 reads the corpus; for your own data use MusicEdit-v0 with data_dir.")
+    data_dir = corpus.require_split(split)
+    kwargs.setdefault("cache_dir", corpus.split_cache_dir(split))
+    return MusicEditEnv(data_dir, **kwargs)
+
+
 class MusicEditEnv(gym.Env):
     """
     ## Description
@@ -429,7 +446,7 @@ class MusicEditEnv(gym.Env):
             config = self.reward_config
             if config.target_ratio != self._episode_target:
                 config = dataclasses.replace(config, target_ratio=self._episode_target)
-            self._scorers[key] = Scorer(task.analysis, task.reference, config, self.params)
+            self._scorers[key] = Scorer(task.analysis, task.reference, config, self.params, labels=task.labels)
         edl = self.edit_list()
         result = self._scorers[key].score(edl)
         self._result = {

@@ -29,6 +29,10 @@ against the reference (left out without one)
     ``sequence_similarity``, ``mel_similarity``, ``cut_f_measure``
 intrinsic
     ``length``, ``seam_quality`` (left out for a mel-only output), ``repetition``, ``silence``
+content (left out unless the raw's labels or a content prediction are given to the :class:`Scorer`)
+    ``content``: the junk-removed / song-kept F of the output (:func:`editor_env.labels.junk_song_score`) with
+    labels, else its estimate from the content model (:func:`content_estimate`). This is what lets the
+    reference-free reward tell junk from song.
 
 The total is the weighted mean of the components that could be computed, with the weights of
 :class:`RewardConfig` renormalised over them (``RewardResult.weights_used`` sums to 1), so it
@@ -47,9 +51,9 @@ Reward hacking: no single component is enough. Keeping everything maxes ``seam_q
 ``repetition`` but fails ``length``; cutting every third beat hits the length exactly but puts
 a bar-phase-breaking seam every 1.5 s (``seam_quality`` has a seam-rate factor) and matches
 neither the reference's beats nor its cuts; looping one good bar fails ``repetition``.
-Limitation: without a reference, an honest but uninspired edit (one contiguous 67% stretch
-without silence) scores about as well as a good one: only the reference components can tell
-which material a musician keeps.
+Without a reference and without ``content``, an honest but uninspired edit (one contiguous 67% stretch
+without silence) scores about as well as a good one; the ``content`` component (labels or the content model)
+is what tells which material a musician keeps.
 
 Costs: vectorised numpy, nothing on the full mel beyond a per-frame maximum and a strided
 sample. Scoring a 10-minute recording (1,200 beats) takes about 8-26 ms for an EDL or
@@ -76,7 +80,8 @@ from editor_env.params import DEFAULT_PARAMS, AudioParams
 
 REFERENCE_COMPONENTS: tuple[str, ...] = ("sequence_similarity", "mel_similarity", "cut_f_measure")
 INTRINSIC_COMPONENTS: tuple[str, ...] = ("length", "seam_quality", "repetition", "silence")
-COMPONENTS: tuple[str, ...] = REFERENCE_COMPONENTS + INTRINSIC_COMPONENTS
+CONTENT_COMPONENTS: tuple[str, ...] = ("content",)
+COMPONENTS: tuple[str, ...] = REFERENCE_COMPONENTS + INTRINSIC_COMPONENTS + CONTENT_COMPONENTS
 
 #: Default weights of the total (``configs/reward.json`` holds the same values).
 DEFAULT_WEIGHTS: dict[str, float] = {
@@ -87,6 +92,7 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "seam_quality": 1.5,
     "repetition": 0.5,
     "silence": 1.0,
+    "content": 3.0,
 }
 
 SEAM_PARTS: tuple[str, ...] = ("spectral", "loudness", "phase")
@@ -108,6 +114,9 @@ COMPONENT_DOCS: dict[str, str] = {
     "repetition": "[0, 1]: 1 - fraction of output frames that replay a raw beat beyond max_uses times",
     "silence": "[0, 1]: 1 - fraction of output frames that are silent (mel peak below silence_level) or come from "
     "a silent or noise-like raw beat",
+    "content": "[0, 1]: what a musician keeps: with the raw's junk labels, the junk-removed / song-kept F "
+    "(editor_env.labels); without them, the same F estimated from the content model's per-beat song "
+    "probabilities (editor_env.content); left out when neither is given",
 }
 
 
@@ -870,6 +879,28 @@ def silence_score(raw: _Raw, out: _View, config: RewardConfig) -> tuple[float, f
     return 1.0 - rate, rate
 
 
+def content_estimate(raw: _Raw, out: _View, song: np.ndarray) -> tuple[float, float]:
+    """Junk removed and song kept as the content model sees them: with ``song`` ``(n_beats,)`` the per-beat
+    song probabilities and ``played`` the share of each beat's frames the output plays, JR =
+    ``1 - sum(junk * played * dur) / sum(junk * dur)`` and SK = ``sum(song * played * dur) / sum(song * dur)``.
+    NaN for JR when the model sees no junk."""
+    frames = np.unique(out.pointers[(out.pointers >= 0) & (out.pointers < raw.n_frames)])
+    played = np.bincount(raw.beat_of(frames), minlength=raw.n_beats)[: raw.n_beats] / raw.beat_len
+    played = np.clip(played, 0.0, 1.0)
+    song = np.clip(np.asarray(song, dtype=np.float64), 0.0, 1.0) * raw.beat_len
+    junk = raw.beat_len - song
+    removed = float(1.0 - (junk * played).sum() / junk.sum()) if junk.sum() > 1e-6 else float("nan")
+    kept = float((song * played).sum() / song.sum()) if song.sum() > 1e-6 else float("nan")
+    return removed, kept
+
+
+def _harmonic(removed: float, kept: float) -> float:
+    """F of junk removed and song kept (song kept alone when there is no junk)."""
+    if math.isnan(removed):
+        return 0.0 if math.isnan(kept) else kept
+    return 0.0 if removed + kept <= 0 else 2 * removed * kept / (removed + kept)
+
+
 # -- the scorer ------------------------------------------------------------------------------
 class Scorer:
     """The common reward for one raw recording (and its reference), prepared once.
@@ -881,6 +912,10 @@ class Scorer:
     :param reference: the reference edit as an :class:`EditList` or pointer sequence, or None.
     :param config: weights and tolerances (default :class:`RewardConfig`).
     :param params: the analysis parameters ``raw`` was made with.
+    :param labels: the raw's junk spans (:class:`~editor_env.labels.RawLabels`), when known: ``content`` is the
+        exact junk-removed / song-kept F.
+    :param content: the content model's prediction for ``raw`` (:class:`~editor_env.content.ContentPrediction`),
+        used for ``content`` when there are no labels.
     """
 
     def __init__(
@@ -889,10 +924,20 @@ class Scorer:
         reference: EditList | np.ndarray | None = None,
         config: RewardConfig | None = None,
         params: AudioParams = DEFAULT_PARAMS,
+        *,
+        labels=None,
+        content=None,
     ) -> None:
         self.config = RewardConfig() if config is None else config
         self.params = params
+        self.labels = labels
+        self.content = content
         self._ctx = _Raw(raw, params)
+        if content is not None and np.asarray(content.song).shape != (self._ctx.n_beats,):
+            raise MusicEditError(
+                f"The content prediction has {np.asarray(content.song).size} beats but the recording {self._ctx.n_beats}: "
+                "predict it from the same analysis."
+            )
         self._ref = None if reference is None else _as_view(self._ctx, reference, self.config, params, role="reference")
         if self._ref is not None and self._ref.kind == "mel":
             raise MusicEditError("The reference must be an EditList or a pointer sequence, not a mel.")
@@ -916,6 +961,8 @@ class Scorer:
         names = [c for c in COMPONENTS if (ref is not None or c not in REFERENCE_COMPONENTS)]
         if out.seam_leave is None:
             names.remove("seam_quality")
+        if self.labels is None and self.content is None:
+            names.remove("content")
         details: dict[str, Any] = {
             "output_kind": out.kind,
             "ratio": out.ratio,
@@ -941,6 +988,17 @@ class Scorer:
                 details.update(seam_details)
             components["repetition"], details["repeated_fraction"] = repetition_score(ctx, out, config)
             components["silence"], details["silent_fraction"] = silence_score(ctx, out, config)
+            if "content" in names:
+                if self.labels is not None:
+                    from editor_env.labels import junk_song_score
+
+                    junk = junk_song_score(self.labels, out.pointers, self.params)
+                    details.update(junk_removed=junk.junk_removed, song_kept=junk.song_kept, content_source="labels")
+                    components["content"] = junk.f
+                else:
+                    removed, kept = content_estimate(ctx, out, self.content.song)
+                    details.update(junk_removed=removed, song_kept=kept, content_source="content model")
+                    components["content"] = _harmonic(removed, kept)
             components = {c: float(np.clip(components[c], 0.0, 1.0)) for c in names}
 
         weight_sum = sum(config.weights[c] for c in names)
@@ -960,6 +1018,9 @@ def score(
     reference: EditList | np.ndarray | None = None,
     config: RewardConfig | None = None,
     params: AudioParams = DEFAULT_PARAMS,
+    *,
+    labels=None,
+    content=None,
 ) -> RewardResult:
     """Score an edit of ``raw`` (see the module docstring for the inputs and components).
 
@@ -969,15 +1030,17 @@ def score(
     :param reference: the reference edit as an :class:`EditList` or pointer sequence, or None.
     :param config: weights and tolerances (default :class:`RewardConfig`).
     :param params: the analysis parameters ``raw`` was made with.
+    :param labels, content: for the ``content`` component, as :class:`Scorer`.
     :returns: the total in [0, 1] (weighted mean of the available components) and the components.
 
     To score many outputs of one recording, make a :class:`Scorer` once instead.
     """
-    return Scorer(raw, reference, config, params).score(output)
+    return Scorer(raw, reference, config, params, labels=labels, content=content).score(output)
 
 
 __all__ = [
     "COMPONENTS",
+    "CONTENT_COMPONENTS",
     "COMPONENT_DOCS",
     "DEFAULT_WEIGHTS",
     "INTRINSIC_COMPONENTS",
@@ -985,5 +1048,6 @@ __all__ = [
     "RewardConfig",
     "RewardResult",
     "Scorer",
+    "content_estimate",
     "score",
 ]

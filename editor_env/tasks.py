@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -30,12 +31,15 @@ class EditingTask:
     :param reference: ``(edit_frames,)`` int64 raw frame per frame of the reference edit
         (ground truth or alignment), or None when no edit is known.
     :param raw_path: the raw audio file, when there is one.
+    :param labels: the raw's junk spans (``{sample}_labels.json``, :class:`~editor_env.labels.RawLabels`), when
+        known: the reward's ``content`` component is then the exact junk-removed / song-kept F.
     """
 
     name: str
     analysis: Analysis
     reference: np.ndarray | None = None
     raw_path: Path | None = None
+    labels: Any = None
 
 
 def musicedit_home() -> Path:
@@ -84,9 +88,11 @@ def load_tasks(
     """Tasks of a data set (precaching what is missing), or the embedded default when
     ``data_dir`` is None. References come from ``pointer_sequences/{sample}_pointers.npy``; frames
     whose op (``_ops.npy``) is NEW — material that is not in the raw, pointer -1 — are left out of
-    the reference, since no edit of the raw can reproduce them."""
+    the reference, since no edit of the raw can reproduce them. Junk labels come from
+    ``pointer_sequences/{sample}_labels.json`` when present."""
     from editor_env.cache import load_analysis, precache
     from editor_env.dataset import discover_pairs
+    from editor_env.labels import RawLabels, labels_path
 
     if data_dir is None:
         data_dir, default_cache = ensure_default_dataset()
@@ -102,5 +108,8 @@ def load_tasks(
     for pair in pairs:
         pointer_file = data_dir / "pointer_sequences" / f"{pair.name}_pointers.npy"
         reference = read_reference(pointer_file) if pointer_file.is_file() else None
-        tasks.append(EditingTask(pair.name, load_analysis(cache_dir, pair.name, params), reference, pair.raw_path))
+        label_file = labels_path(data_dir, pair.name)
+        labels = RawLabels.load(label_file) if label_file.is_file() else None
+        analysis = load_analysis(cache_dir, pair.name, params)
+        tasks.append(EditingTask(pair.name, analysis, reference, pair.raw_path, labels))
     return tasks

@@ -278,3 +278,27 @@ def test_strict_floor_stops_an_always_cutting_policy_short_of_the_target(env):
     one_beat = 1.0 / env.tasks[0].analysis.beats.n_beats  # the floor is rounded down to whole beats
     assert always_cut() >= 0.67 - 0.05 - one_beat
     assert always_cut(strict_floor=False) < 0.67 - 0.05 - one_beat
+
+
+def test_real_env_without_the_corpus_says_how_to_fetch_it():
+    with pytest.raises(MusicEditError, match="scripts/fetch_corpus.py"):
+        gym.make("MusicEdit-Real-v0")
+
+
+def test_real_env_serves_the_corpus_train_jams_with_their_labels(monkeypatch, tmp_path):
+    from editor_env import corpus
+    from editor_env.synth import write_dataset
+
+    monkeypatch.setenv("MUSICEDIT_HOME", str(tmp_path))
+    write_dataset(corpus.split_data_dir("train"), 1, seed=5, duration_range_s=(20.0, 25.0), progress=False)
+    env = gym.make("MusicEdit-Real-v0")
+    obs, _ = env.reset(seed=0)
+    task = env.unwrapped._task
+    assert task.labels is not None and task.labels.junk  # the reward's content component reads them
+    done = False
+    while not done:
+        mask = env.unwrapped.action_masks()
+        action = np.array([int(np.flatnonzero(mask[:20])[0]), int(np.flatnonzero(mask[20:25])[0]), 2])
+        obs, reward, terminated, truncated, info = env.step(action)
+        done = terminated or truncated
+    assert "content" in info["reward_components"]

@@ -336,3 +336,63 @@ def test_duplicate_beats_blocked_equals_whole_matrix(raw, monkeypatch):
     for block in (1, 7, 64):
         monkeypatch.setattr(reward, "_CANONICAL_BLOCK", block)
         np.testing.assert_array_equal(reward._Raw(raw, DEFAULT_PARAMS).canonical_beats(0.98), whole)
+
+
+# -- the content component --------------------------------------------------------------------
+def _layout_labels(raw: Analysis, layout: str = LAYOUT):
+    """Junk labels of a hand-made raw: noodled (N) and silent (S) bars are junk."""
+    from editor_env.labels import JunkSpan, RawLabels
+
+    spans = [
+        JunkSpan(4 * BEAT * i, 4 * BEAT * (i + 1), "noodle" if kind == "N" else "dead_air")
+        for i, kind in enumerate(layout)
+        if kind in "NS"
+    ]
+    merged = []
+    for span in spans:  # neighbouring bars of one kind make one span
+        if merged and merged[-1].kind == span.kind and abs(merged[-1].end_s - span.start_s) < 1e-9:
+            merged[-1] = JunkSpan(merged[-1].start_s, span.end_s, span.kind)
+        else:
+            merged.append(span)
+    return RawLabels(raw.duration, merged)
+
+
+def _bars(raw: Analysis, bars: list[int]) -> np.ndarray:
+    """Pointers that play the given bars in order."""
+    per_bar = 4 * BEAT / FS
+    return np.concatenate([np.arange(int(round(b * per_bar)), int(round((b + 1) * per_bar))) for b in bars])
+
+
+def test_content_is_one_for_the_truth_and_zero_for_keeping_everything():
+    raw = make_raw()
+    labels = _layout_labels(raw)
+    song_bars = [i for i, kind in enumerate(LAYOUT) if kind not in "NS"]
+    truth = score(raw, _bars(raw, song_bars), labels=labels)
+    everything = score(raw, np.arange(raw.mel.shape[1]), labels=labels)
+    assert truth.components["content"] == pytest.approx(1.0, abs=0.02)
+    assert everything.components["content"] == 0.0
+    assert truth.details["content_source"] == "labels"
+    assert "content" not in score(raw, _bars(raw, song_bars)).components  # neither labels nor a model: left out
+
+
+def test_reference_free_reward_prefers_the_junk_free_edit_to_a_same_length_excerpt():
+    from editor_env.content import CONTENT_KINDS, ContentPrediction
+
+    raw = make_raw()
+    song_bars = [i for i, kind in enumerate(LAYOUT) if kind not in "NS"]
+    excerpt = list(range(len(song_bars)))  # as many bars from the start: it plays the noodled intro
+    n_beats = raw.beats.n_beats
+    junk = np.repeat([kind in "NS" for kind in LAYOUT], 4).astype(float)
+    # a content model that is right but not certain
+    prediction = ContentPrediction(
+        0.15 + 0.7 * (1 - junk), np.full((n_beats, len(CONTENT_KINDS)), 1 / len(CONTENT_KINDS))
+    )
+    good = score(raw, _bars(raw, song_bars), content=prediction)
+    plain = score(raw, _bars(raw, excerpt), content=prediction)
+    assert good.details["content_source"] == "content model"
+    assert (
+        good.components["content"] > plain.components["content"] + 0.1
+    )  # an uncertain model: below 1 even for the truth
+    assert good.total > plain.total
+    with pytest.raises(MusicEditError, match="beats"):
+        score(raw, _bars(raw, song_bars), content=ContentPrediction(np.ones(3), np.ones((3, len(CONTENT_KINDS)))))

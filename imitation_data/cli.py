@@ -28,11 +28,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _add_align(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "align",
-        help="align raw recordings with their edits: pointer sequences, op labels, confidence, a picture",
+        help="align raw recordings with their edits: pointer sequences, op labels, junk labels, a picture",
         description=(
-            "Align RAW and EDIT into OUT/{sample}_pointers.npy, _ops.npy, _info.json and _alignment.png "
-            "({sample}: RAW's name without _raw), or every pair of a data set with --data-dir. Pairs already "
-            "aligned with the same settings are skipped. The synthetic generator's ground truth is never "
+            "Align RAW and EDIT into OUT/{sample}_pointers.npy, _ops.npy, _labels.json (the raw spans the "
+            "edit never plays, as junk), _info.json and _alignment.png ({sample}: RAW's name without _raw), or "
+            "every pair of a data set with --data-dir. Pairs already aligned with the same settings are "
+            "skipped. Ground truth (the synthetic generator's or the jam maker's pointers and labels) is never "
             "replaced: for a data set whose pointer_sequences/ holds it, the default output is "
             "pointer_sequences_aligned/."
         ),
@@ -45,7 +46,7 @@ def _add_align(sub: argparse._SubParsersAction) -> None:
         type=Path,
         default=None,
         help="output folder (required for RAW EDIT; with --data-dir default DATA_DIR/pointer_sequences, or "
-        "DATA_DIR/pointer_sequences_aligned when that holds synthetic ground truth)",
+        "DATA_DIR/pointer_sequences_aligned when that holds ground truth)",
     )
     p.add_argument("--samples", nargs="*", default=None, help="with --data-dir: only these samples")
     p.add_argument("--sample", default=None, help="with RAW EDIT: the sample name (default RAW's name minus _raw)")
@@ -74,7 +75,7 @@ def _run_align(args: argparse.Namespace) -> int:
         )
         if result.ground_truth and args.out is None:
             print(
-                f"{args.data_dir}/pointer_sequences holds synthetic ground truth: alignments go to {result.out_dir} "
+                f"{args.data_dir}/pointer_sequences holds ground truth: alignments go to {result.out_dir} "
                 "(the ground truth is never replaced)."
             )
         print(

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from editor_env.audio import Audio, resample
-from editor_env.edl import EditList
+from editor_env.edl import EditList, Effects, Segment
 from editor_env.errors import MusicEditError
 from editor_env.ops import EditOp
 from editor_env.render import render
@@ -165,6 +165,54 @@ def test_other_rates_and_stereo():
         assert abs(first - pair.edl.segments[0].raw_start) <= 2
 
 
+def _notes(rng: np.random.Generator, n: int, sr: int) -> np.ndarray:
+    """Eight notes a second (random pitch, a noise attack, a decaying envelope): bright, like real music."""
+    y = np.zeros(n)
+    step = sr // 8
+    t = np.arange(2 * step) / sr
+    for a in range(0, n - step, step):
+        f = 110 * 2 ** (rng.integers(0, 36) / 12)
+        note = (
+            np.sin(2 * np.pi * f * t)
+            + 0.3 * np.sin(4 * np.pi * f * t)
+            + 0.5 * rng.standard_normal(t.size) * np.exp(-t / 0.01)
+        )
+        y[a : a + 2 * step] += (0.2 * note * np.exp(-t / 0.15))[: n - a]
+    return y
+
+
+def test_a_copy_between_analysis_samples_is_told_from_a_near_copy():
+    """A 48 kHz raw holds a passage X, other music, then X again with a quiet difference (a near copy, as a
+    loop-based song repeats a bar). The edit plays X (fading in, 4 dB down), then the other music (fading
+    out). Seen at 22.05 kHz, X's copy in the edit lies half an analysis sample off the raw's grid and the
+    near copy exactly on it: compared without interpolation the exact copy correlated less than the near
+    one, and the whole first segment pointed at the near copy (43% of frames within one frame)."""
+    sr = 48000
+    rng = np.random.default_rng(0)
+    x, other = _notes(rng, 6 * sr, sr), _notes(rng, 6 * sr, sr)
+    near = x + 0.1 * _notes(rng, 6 * sr, sr)  # 20 dB down: correlates about 0.99 with x
+    gap = np.zeros(sr // 2 + 160)
+    pad = (-(160 + x.size + gap.size + other.size)) % 320  # 320 samples at 48 kHz = 147 at 22.05 kHz
+    samples = np.concatenate([np.zeros(160), x, gap, other, np.zeros(pad), near])
+    raw = Audio((np.round(np.clip(samples, -1, 1) * 32767) / 32767).astype(np.float32)[None], sr)
+    x0, other0 = 160, 160 + x.size + gap.size
+    assert ((x0 + sr) * 22050 / sr) % 1 == 0.5 and ((other0 + other.size + pad + sr) * 22050 / sr) % 1 == 0
+    edl = EditList(
+        sr,
+        raw.n_samples,
+        [
+            Segment(x0 + sr, x0 + 5 * sr, Effects(fade_in_s=0.5, gain_db=-4.0)),
+            Segment(other0 + sr, other0 + 4 * sr, Effects(fade_out_s=1.0)),
+        ],
+    )
+    result = align(raw, Audio(render(edl, raw), sr))
+    assert within_one(result.pointers, edl.to_pointers()).mean() >= 0.99
+    assert abs(result.segments.segments[0].raw_start - (x0 + sr)) <= 2
+    assert result.spans[0].effects.gain_db == pytest.approx(-4.0, abs=0.5)
+    assert result.spans[0].effects.fade_in_s == pytest.approx(0.5, abs=0.05)
+    assert result.spans[-1].effects.fade_out_s == pytest.approx(1.0, abs=0.05)
+
+
 def test_config_and_names():
     with pytest.raises(MusicEditError, match="jump_cost"):
         AlignConfig(jump_cost=-1.0)
@@ -183,7 +231,7 @@ def synth_set(tmp_path_factory):
     return root
 
 
-def test_cli_pair_writes_four_files_and_skips_on_rerun(synth_set, tmp_path, capsys):
+def test_cli_pair_writes_five_files_and_skips_on_rerun(synth_set, tmp_path, capsys):
     from editor_env.cli import main
 
     raw = synth_set / "input" / "synth_0000_raw.wav"
@@ -191,7 +239,9 @@ def test_cli_pair_writes_four_files_and_skips_on_rerun(synth_set, tmp_path, caps
     out = tmp_path / "aligned"
     assert main(["align", str(raw), str(edit), "--out", str(out)]) == 0
     names = sorted(p.name for p in out.iterdir())
-    assert names == [f"synth_0000_{k}" for k in ("alignment.png", "info.json", "ops.npy", "pointers.npy")]
+    kinds = ("alignment.png", "info.json", "labels.json", "ops.npy", "pointers.npy")
+    assert names == [f"synth_0000_{k}" for k in kinds]
+    assert json.loads((out / "synth_0000_info.json").read_text())["files"]["labels"] == "synth_0000_labels.json"
     truth = np.load(synth_set / "pointer_sequences" / "synth_0000_pointers.npy")
     pointers = np.load(out / "synth_0000_pointers.npy")
     assert pointers.dtype == np.int64 and within_one(pointers, truth).mean() >= 0.99
@@ -207,11 +257,85 @@ def test_cli_pair_writes_four_files_and_skips_on_rerun(synth_set, tmp_path, caps
     assert (out / "synth_0000_pointers.npy").stat().st_mtime_ns == stamp
 
 
+def test_labels_are_the_raw_spans_the_edit_never_plays(synth_set, tmp_path):
+    """A human pair gets ``{sample}_labels.json``: the raw spans its edit never plays, as junk of kind "cut"."""
+    from editor_env.labels import RawLabels
+    from editor_env.params import DEFAULT_PARAMS
+    from imitation_data.align import align_files
+
+    fs = DEFAULT_PARAMS.frame_seconds
+    raw = synth_set / "input" / "synth_0001_raw.wav"
+    done = align_files(raw, synth_set / "desired_output" / "synth_0001_edit.wav", tmp_path, plot=False)
+    labels = RawLabels.load(done.paths["labels"])
+    assert labels.source == "musicedit align" and labels.junk and set(labels.kinds) == {"cut"}
+    assert labels.raw_duration_s == pytest.approx(done.alignment.info["raw_duration_s"])
+    truth = np.load(synth_set / "pointer_sequences" / "synth_0001_pointers.npy")
+    n_raw = done.alignment.info["raw_frames"]
+    played = np.zeros(n_raw, dtype=bool)
+    played[truth] = True
+    junk = np.zeros(n_raw, dtype=bool)
+    for span in labels.junk:  # no junk span covers a frame the edit plays (a frame of slack at each end)
+        a, b = int(np.ceil(span.start_s / fs)) + 1, int(np.floor(span.end_s / fs)) - 1
+        assert not played[a:b].any(), (span.start_s, span.end_s)
+        junk[a - 1 : b + 1] = True
+    # ... and every frame the edit never plays is junk (except short gaps, under 0.25 s)
+    expected = RawLabels.from_unplayed(truth, labels.raw_duration_s)
+    unplayed = np.zeros(n_raw, dtype=bool)
+    for span in expected.junk:
+        unplayed[int(np.ceil(span.start_s / fs)) : int(np.ceil(span.end_s / fs))] = True
+    assert unplayed.sum() > 100 and (junk & unplayed).sum() >= 0.98 * unplayed.sum()
+    assert labels.junk_seconds() == pytest.approx(expected.junk_seconds(), abs=0.1)
+
+
+def test_ground_truth_labels_are_never_replaced(synth_set, tmp_path):
+    """The jam maker's and the synthetic generator's junk spans are never replaced, even with ``force``;
+    another tool's label file only with ``force``."""
+    import shutil
+
+    from imitation_data.align import align_dataset, align_files, holds_ground_truth
+
+    raw, edit = synth_set / "input" / "synth_0000_raw.wav", synth_set / "desired_output" / "synth_0000_edit.wav"
+    out = tmp_path / "out"
+    out.mkdir()
+    truth_labels = (synth_set / "pointer_sequences" / "synth_0000_labels.json").read_bytes()
+    (out / "synth_0000_labels.json").write_bytes(truth_labels)  # ground truth labels, without their info
+    for force in (False, True):
+        with pytest.raises(MusicEditError, match="never replaces"):
+            align_files(raw, edit, out, plot=False, force=force)
+    assert (out / "synth_0000_labels.json").read_bytes() == truth_labels
+    assert not (out / "synth_0000_pointers.npy").exists()
+    hand_made = json.loads(truth_labels)
+    hand_made["source"] = "my own listening"
+    (out / "synth_0000_labels.json").write_text(json.dumps(hand_made))
+    with pytest.raises(MusicEditError, match="--force"):
+        align_files(raw, edit, out, plot=False)
+    assert align_files(raw, edit, out, plot=False, force=True).paths["labels"].is_file()
+    assert json.loads((out / "synth_0000_labels.json").read_text())["source"] == "musicedit align"
+
+    # a jam data set (method "jam ground truth"): --data-dir aligns into pointer_sequences_aligned/
+    jams = tmp_path / "jams"
+    for folder in ("input", "desired_output", "pointer_sequences"):
+        shutil.copytree(synth_set / folder, jams / folder)
+    for info_path in (jams / "pointer_sequences").glob("*_info.json"):
+        info = json.loads(info_path.read_text())
+        info["method"] = "jam ground truth"
+        info_path.write_text(json.dumps(info))
+    before = {p.name: p.read_bytes() for p in (jams / "pointer_sequences").iterdir()}
+    assert holds_ground_truth(jams / "pointer_sequences")
+    result = align_dataset(jams, samples=["synth_0000"], plot=False, progress=False)
+    assert result.ground_truth and result.aligned == ["synth_0000"]
+    assert (jams / "pointer_sequences_aligned" / "synth_0000_labels.json").is_file()
+    result = align_dataset(jams, jams / "pointer_sequences", samples=["synth_0000"], plot=False, force=True)
+    assert "never replaces" in result.failed["synth_0000"]
+    assert {p.name: p.read_bytes() for p in (jams / "pointer_sequences").iterdir()} == before
+
+
 def test_cli_data_set_never_replaces_ground_truth(synth_set, capsys):
     from editor_env.cli import main
 
     truth_dir = synth_set / "pointer_sequences"
     before = {p.name: p.read_bytes() for p in truth_dir.iterdir()}
+    assert "synth_0000_labels.json" in before
     assert main(["align", "--data-dir", str(synth_set), "--no-progress", "--no-plot"]) == 0
     out = capsys.readouterr().out
     assert "ground truth" in out and "2 aligned" in out
@@ -220,6 +344,7 @@ def test_cli_data_set_never_replaces_ground_truth(synth_set, capsys):
         "synth_0000_pointers.npy",
         "synth_0001_pointers.npy",
     ]
+    assert sorted(p.name for p in aligned.glob("*_labels.json")) == ["synth_0000_labels.json", "synth_0001_labels.json"]
     assert main(["align", "--data-dir", str(synth_set), "--no-progress", "--no-plot"]) == 0
     assert "0 aligned, 2 already aligned" in capsys.readouterr().out
     # pointed at the ground truth explicitly: every pair refuses, by name, and nothing changes

@@ -92,12 +92,12 @@ class BenchmarkResult:
     :param rows: one dict per (paradigm, recording): ``paradigm``, ``sample``, :data:`METRICS` and the
         reward components (NaN where a figure is not defined), or ``error`` when the edit failed.
     :param paradigms: the paradigms in the order asked for.
-    :param target_ratio: the requested output / raw length.
+    :param target_ratio: the requested output / raw length (None: the music chose it per recording).
     """
 
     rows: list[dict[str, Any]]
     paradigms: list[str]
-    target_ratio: float
+    target_ratio: float | None
     settings: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @property
@@ -181,7 +181,7 @@ def run_benchmark(
     checkpoints: dict[str, str] | None = None,
     cache_dir: str | os.PathLike | None = None,
     samples: list[str] | None = None,
-    target_ratio: float = 0.67,
+    target_ratio: float | None = None,
     slack_s: float | None = None,
     seam_penalty: float | None = None,
     device: str = "auto",
@@ -191,25 +191,33 @@ def run_benchmark(
 ) -> BenchmarkResult:
     """Edit every recording of ``data_dir`` with every paradigm and score the edits.
 
+    Every paradigm gets the same request ``musicedit edit --target-ratio R --slack S`` makes
+    (:class:`~editor_env.constraints.EditConstraints`): with neither, the music chooses the length (the content
+    model's kept beats, :func:`editor_env.paradigms.resolve_length`; the 0.67 prior without a content model);
+    the pointer network decodes under the window and every edit's end is fitted into it alike. The reward's
+    ``length`` component and ``ratio_error`` judge each recording against the length it was asked for.
+
     :param paradigms: names from :data:`editor_env.paradigms.PARADIGMS`.
     :param checkpoints: ``{paradigm: checkpoint}`` for the learned paradigms.
     :param samples: only these recordings (default: all of the data set).
-    :param slack_s: None: each paradigm makes its own edit for ``target_ratio``. A number: every paradigm
-        gets the length as a request, ``target_ratio`` +- ``slack_s`` seconds, exactly as
-        ``musicedit edit --target-ratio R --slack S`` (:class:`~editor_env.constraints.EditConstraints`): the
-        pointer network decodes under the window and every edit's end is fitted into it alike.
-    :param seam_penalty: with ``slack_s``, the pointer network's cost per seam in nats
+    :param target_ratio: output / raw length asked for; None: the music chooses.
+    :param slack_s: allowed miss of the length, seconds (None: 2 s, or the content mode's own).
+    :param seam_penalty: the pointer network's cost per seam in nats
         (:class:`~editor_env.constraints.EditConstraints`; None: the decoder's default).
     :raises MusicEditError: an unknown paradigm, a learned paradigm without its checkpoint, or a data
         set without recordings. A paradigm that fails on one recording is recorded as an error row
         (named in the report); the others go on.
     """
+    import dataclasses as _dc
+
     from tqdm import tqdm
 
     from editor_env.audio import audio_extent
+    from editor_env.constraints import EditConstraints
+    from editor_env.constraints import reward_config as requested_reward_config
     from editor_env.labels import RawLabels, labels_path
-    from editor_env.paradigms import EditRequest, check_checkpoint, run_paradigm
-    from editor_env.reward import RewardConfig, Scorer
+    from editor_env.paradigms import EditRequest, check_checkpoint, resolve_length, run_paradigm
+    from editor_env.reward import Scorer
     from editor_env.tasks import load_tasks
 
     checkpoints = dict(checkpoints or {})
@@ -220,43 +228,46 @@ def run_benchmark(
         raise MusicEditError(f"--checkpoint given for {sorted(unknown)}, which are not in --paradigms {paradigms}.")
     for name in paradigms:
         check_checkpoint(name, checkpoints.get(name))
-    reward_config = reward_config or RewardConfig(target_ratio=target_ratio)
     tasks = load_tasks(data_dir, cache_dir, samples=samples, params=params)
     if not tasks:
         raise MusicEditError(f"No recordings in {data_dir}/input: nothing to benchmark.")
-    length_request = None
-    if slack_s is not None:
-        from editor_env.constraints import EditConstraints
-
-        length_request = EditConstraints(target_ratio=target_ratio, slack_s=float(slack_s), seam_penalty=seam_penalty)
-        length_request.validate()
+    request_constraints = EditConstraints(
+        target_ratio=target_ratio, slack_s=None if slack_s is None else float(slack_s), seam_penalty=seam_penalty
+    ).validate()
     rows: list[dict[str, Any]] = []
+    modes: dict[str, int] = {}
     warmed: set[str] = set()
     bar = tqdm(total=len(tasks) * len(paradigms), desc="benchmark", unit="edit", disable=not progress)
     for task in tasks:
         sample_rate, raw_length = audio_extent(task.raw_path)
+        raw_s = raw_length / sample_rate
         label_file = labels_path(data_dir, task.name)
         labels = RawLabels.load(label_file) if label_file.is_file() else None
-        scorer = Scorer(task.analysis, task.reference, reward_config, params, labels=labels)
+        base = EditRequest(
+            task.analysis,
+            sample_rate,
+            raw_length,
+            constraints=request_constraints,
+            raw_path=task.raw_path,
+            name=task.name,
+            target_ratio=0.67 if target_ratio is None else target_ratio,
+            device=device,
+            params=params,
+        )
+        resolved = resolve_length(_dc.replace(base))  # what each paradigm is asked (it resolves again, timed)
+        asked = resolved.constraints
+        modes[asked.length_mode] = modes.get(asked.length_mode, 0) + 1
+        config = requested_reward_config(asked, raw_s, base=reward_config)
+        content = None if labels is not None else resolved.content
+        scorer = Scorer(task.analysis, task.reference, config, params, labels=labels, content=content)
         for name in paradigms:
             bar.set_postfix_str(f"{name} {task.name}")
-            request = EditRequest(
-                task.analysis,
-                sample_rate,
-                raw_length,
-                constraints=length_request,
-                raw_path=task.raw_path,
-                name=task.name,
-                target_ratio=target_ratio,
-                checkpoint=checkpoints.get(name),
-                device=device,
-                params=params,
-            )
+            request = _dc.replace(base, checkpoint=checkpoints.get(name))
             row: dict[str, Any] = {"paradigm": name, "sample": task.name, "error": ""}
             try:
                 if name not in warmed:  # the first call loads the model (and compiles): not timed
                     warmed.add(name)
-                    run_paradigm(name, request)
+                    run_paradigm(name, _dc.replace(request))
                 started = time.perf_counter()
                 output = run_paradigm(name, request)
                 seconds = time.perf_counter() - started
@@ -264,9 +275,9 @@ def run_benchmark(
                     score_edit(
                         scorer,
                         output,
-                        target_ratio=target_ratio,
+                        target_ratio=asked.ratio(raw_s),
                         seconds=seconds,
-                        raw_duration_s=raw_length / sample_rate,
+                        raw_duration_s=raw_s,
                         labels=labels,
                     )
                 )
@@ -284,8 +295,9 @@ def run_benchmark(
         "with_labels": sum(labels_path(data_dir, t.name).is_file() for t in tasks),
         "target_ratio": target_ratio,
         "length_request_slack_s": slack_s,
+        "length_modes": modes,
         **({} if seam_penalty is None else {"seam_penalty": seam_penalty}),
-        "reward_config": reward_config.to_dict(),
+        "reward_config": (reward_config.to_dict() if reward_config is not None else "default"),
         "params_hash": params.hash(),
     }
     return BenchmarkResult(rows, list(paradigms), target_ratio, settings)

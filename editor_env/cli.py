@@ -327,9 +327,10 @@ def _add_benchmark(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "benchmark",
         help="every paradigm edits every recording of a held-out data set; common reward and edit metrics",
-        description="Every paradigm edits every raw recording of --data (all treated as held out) and is scored "
-        "with the common reward and the metrics defined in editor_env.benchmark. Writes results.csv, summary.csv, "
-        "benchmark.md, benchmark.json, components.png and per_sample.png into --out.",
+        description="Every paradigm edits every raw recording of --data (all treated as held out), asked what "
+        "musicedit edit asks with the same flags, and is scored with the common reward and the metrics defined in "
+        "editor_env.benchmark (junk removed / song kept for labelled data). Writes results.csv, summary.csv, "
+        "benchmark.md, benchmark.json, components.png, per_sample.png and junk_kinds.png into --out.",
     )
     p.add_argument("--data", type=Path, required=True, help="data set folder (input/, pointer_sequences/ ...)")
     p.add_argument("--cache-dir", type=Path, default=None, help="analysis cache (default: DATA/../cache)")
@@ -346,14 +347,18 @@ def _add_benchmark(sub: argparse._SubParsersAction) -> None:
         help="trained model of a learned paradigm, e.g. bc_ppo=models/v1/best.pt (repeatable)",
     )
     p.add_argument("--samples", nargs="+", default=None, help="only these recordings")
-    p.add_argument("--target-ratio", type=float, default=0.67, help="output / raw length asked for (0.67)")
+    p.add_argument(
+        "--target-ratio",
+        type=float,
+        default=None,
+        help="output / raw length asked for; default: the music chooses (the content model), as musicedit edit does",
+    )
     p.add_argument(
         "--slack",
         type=float,
         default=None,
         metavar="SECONDS",
-        help="ask every paradigm for the length as a request, target +- SECONDS, as musicedit edit --target-ratio R "
-        "--slack S does (constrained pointer decoding, every end fitted alike); default: each paradigm's own edit",
+        help="allowed miss of the length in seconds, as musicedit edit --slack (default 2, or the content mode's own)",
     )
     p.add_argument("--reward-config", type=Path, default=None, help="reward weights JSON (configs/reward.json)")
     p.add_argument("--out", type=Path, default=Path("bench_output/benchmark"), help="report folder")

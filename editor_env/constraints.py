@@ -5,7 +5,10 @@ Every paradigm receives the same :class:`EditConstraints` (through
 --target-duration 90 --alternatives 3 --ending phrase`` means the same thing to each of them:
 
 - **target**: ``target_duration_s`` *or* ``target_ratio`` (output / raw length), within ``slack_s``
-  seconds (default :data:`DEFAULT_SLACK_S`);
+  seconds (default :data:`DEFAULT_SLACK_S`). With neither, **the music chooses the length**: the content
+  model (:mod:`editor_env.content`) says which beats are song worth keeping, and the target becomes their
+  duration with a wider slack (:func:`editor_env.paradigms.resolve_length`; :attr:`EditConstraints.length_mode`
+  ``"content"``, recorded in every EDL's meta). Without a shipped content model the 0.67 prior remains;
 - **keep regions**: raw spans ``(start_s, end_s)`` that the edit must play;
 - **cut regions**: raw spans the edit must never play;
 - **ending**: ``"fade"`` fades the last :data:`ENDING_FADE_S` seconds; ``"phrase"`` also ends the
@@ -115,6 +118,10 @@ class EditConstraints:
     :param min_jump_beats: shortest jump (in beats) constrained decoding may take (None: one bar).
     :param seam_penalty: nats constrained decoding takes off an edit's score per seam (None: the decoder's
         default, :data:`pointer_baseline.decode.SEAM_PENALTY`; higher: fewer seams).
+    :param content_target_s: the length the music asks for, seconds: set by
+        :func:`editor_env.paradigms.resolve_length` from the content model when neither ``target_ratio`` nor
+        ``target_duration_s`` is given (:attr:`length_mode` ``"content"``); not a user option.
+    :param content_slack_s: the slack that goes with it (a given ``slack_s`` wins).
     """
 
     target_ratio: float | None = None
@@ -126,17 +133,36 @@ class EditConstraints:
     n_alternatives: int = 1
     min_jump_beats: int | None = None
     seam_penalty: float | None = None
+    content_target_s: float | None = None
+    content_slack_s: float | None = None
 
     def __post_init__(self) -> None:
         self.keep_regions = [(float(a), float(b)) for a, b in self.keep_regions]
         self.cut_regions = [(float(a), float(b)) for a, b in self.cut_regions]
 
     # -- the target ------------------------------------------------------------------------
+    @property
+    def explicit_target(self) -> bool:
+        """Whether the user asked for a length (``target_ratio`` or ``target_duration_s``)."""
+        return self.target_ratio is not None or self.target_duration_s is not None
+
+    @property
+    def length_mode(self) -> str:
+        """``"target"`` (the user's), ``"content"`` (what the content model judges worth keeping) or ``"prior"``
+        (no content model: the 0.67 prior)."""
+        if self.explicit_target:
+            return "target"
+        return "content" if self.content_target_s is not None else "prior"
+
     def target_s(self, raw_duration_s: float, default_ratio: float = 0.67) -> float:
         """The output length asked for, seconds."""
         if self.target_duration_s is not None:
             return float(self.target_duration_s)
-        return float(self.target_ratio if self.target_ratio is not None else default_ratio) * raw_duration_s
+        if self.target_ratio is not None:
+            return float(self.target_ratio) * raw_duration_s
+        if self.content_target_s is not None:
+            return float(self.content_target_s)
+        return float(default_ratio) * raw_duration_s
 
     def ratio(self, raw_duration_s: float, default_ratio: float = 0.67) -> float:
         """The output / raw length asked for."""
@@ -145,7 +171,11 @@ class EditConstraints:
     @property
     def slack(self) -> float:
         """Allowed miss of the target, seconds."""
-        return DEFAULT_SLACK_S if self.slack_s is None else float(self.slack_s)
+        if self.slack_s is not None:
+            return float(self.slack_s)
+        if self.length_mode == "content" and self.content_slack_s is not None:
+            return float(self.content_slack_s)
+        return DEFAULT_SLACK_S
 
     @property
     def has_regions(self) -> bool:

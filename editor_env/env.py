@@ -109,6 +109,9 @@ class MusicEditEnv(gym.Env):
     JUMP_BACK is left); ``ratio_slack`` defaults to
     the reward's ``ratio_slack`` (0.05). ``reset(options={"target_ratio": r})`` sets the target of
     one episode (the observation's ``target_ratio`` shows it; the end reward scores against it).
+    ``target_ratio=None`` (in ``reset``'s options or the constructor) gives the content-driven episode: the
+    target is the share of the recording the content model judges worth keeping (:meth:`content_ratio`;
+    it needs the shipped content model). The documented default stays 0.67.
     Without ``length_window`` the output may grow to ``output_budget_factor * n_beats`` and the
     length is left to the agent (and the reward).
     """
@@ -122,7 +125,7 @@ class MusicEditEnv(gym.Env):
         *,
         samples: list[str] | None = None,
         tasks: list[EditingTask] | None = None,
-        target_ratio: float = 0.67,
+        target_ratio: float | None = 0.67,
         shaping_weight: float = 0.5,
         end_weight: float = 1.0,
         invalid_action_penalty: float = 0.05,
@@ -143,7 +146,8 @@ class MusicEditEnv(gym.Env):
             raise MusicEditError(
                 f"render_mode={render_mode!r}; MusicEdit-v0 supports {self.metadata['render_modes']} or None."
             )
-        _check_target_ratio(target_ratio)
+        if target_ratio is not None:
+            _check_target_ratio(target_ratio)
         self.tasks = tasks if tasks is not None else load_tasks(data_dir, cache_dir, samples=samples, params=params)
         if not self.tasks:
             raise MusicEditError("MusicEdit-v0 needs at least one task (recording) to edit.")
@@ -153,7 +157,9 @@ class MusicEditEnv(gym.Env):
         self.invalid_action_penalty = invalid_action_penalty
         self.output_budget_factor = output_budget_factor
         self.max_steps_factor = max_steps_factor
-        self.reward_config = reward_config if reward_config is not None else RewardConfig(target_ratio=target_ratio)
+        if reward_config is None:
+            reward_config = RewardConfig(target_ratio=0.67 if target_ratio is None else target_ratio)
+        self.reward_config = reward_config
         self.length_window = length_window
         self.strict_floor = strict_floor
         self.ratio_slack = self.reward_config.ratio_slack if ratio_slack is None else float(ratio_slack)
@@ -167,6 +173,7 @@ class MusicEditEnv(gym.Env):
         self.observation_space = spaces.Box(-OBS_CLIP, OBS_CLIP, (observation_size(context_beats),), np.float32)
         self._task: EditingTask | None = None
         self._scorers: dict[int, Any] = {}  # one prepared reward scorer per task (by id)
+        self._content_ratios: dict[int, float] = {}  # per task: the content-driven target ratio
         self._prepared: dict[int, tuple] = {}  # per task: reference keep flags, their cumsum, boundaries
 
     # -- episode ---------------------------------------------------------------------------
@@ -186,11 +193,30 @@ class MusicEditEnv(gym.Env):
             task = by_name[options["sample"]]
         else:
             task = self.tasks[int(self.np_random.integers(len(self.tasks)))]
-        self._episode_target = float(options.get("target_ratio", self.target_ratio))
+        target = options.get("target_ratio", self.target_ratio)
+        self._episode_target = self.content_ratio(task) if target is None else float(target)
         _check_target_ratio(self._episode_target)
         self._start(task)
         self._set_locks(options.get("keep_beats"), options.get("cut_beats"))
         return self._observe(), self._info()
+
+    def content_ratio(self, task: EditingTask) -> float:
+        """The length the music asks for, as a ratio of ``task``'s raw length: the duration of the beats the
+        content model keeps (:func:`editor_env.content.content_length`), predicted once per task."""
+        from editor_env.content import content_available, content_length, predict
+        from editor_env.errors import MusicEditError
+
+        key = id(task)
+        if key not in self._content_ratios:
+            if not content_available():
+                raise MusicEditError(
+                    "target_ratio=None (the content-driven length) needs the content model "
+                    "(editor_env/models/content.pt; python scripts/train_content.py)."
+                )
+            analysis = task.analysis
+            target, _ = content_length(predict(analysis), analysis, analysis.duration)
+            self._content_ratios[key] = min(max(target / analysis.duration, 0.05), 1.0)
+        return self._content_ratios[key]
 
     def _set_locks(self, keep_beats, cut_beats) -> None:
         """Lock beats of this episode: ``keep_beats`` must reach the output, ``cut_beats`` never

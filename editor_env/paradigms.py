@@ -72,10 +72,22 @@ class EditRequest:
     constraints: EditConstraints | None = None
     config: Any = None
     """The paradigm's own config, where it takes one (``retarget``: a ``RetargetConfig``); None: its default."""
+    content: Any = None
+    """The content model's prediction for the recording (:class:`~editor_env.content.ContentPrediction`); None:
+    made on first use by :meth:`content_prediction` when a content model ships."""
 
     @property
     def raw_duration_s(self) -> float:
         return self.raw_length / self.sample_rate
+
+    def content_prediction(self):
+        """The content model's per-beat verdict (predicted once, then kept), or None without a content model."""
+        if self.content is None:
+            from editor_env.content import content_available, predict
+
+            if content_available():
+                self.content = predict(self.analysis)
+        return self.content
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,6 +101,8 @@ class Paradigm:
     run: Callable[[EditRequest], EditList | list[EditList] | np.ndarray]
     """Returns one edit, a list of candidate edits (best first by the paradigm's own score) or a mel."""
     trained_by: str = ""
+    edits: bool = True
+    """False for ``keep_all``: a floor for the benchmark, returned untouched (no length fitting, no ending)."""
 
 
 def _retarget(request: EditRequest) -> list[EditList]:
@@ -107,6 +121,7 @@ def _retarget(request: EditRequest) -> list[EditList]:
         config=config,
         constraints=request.constraints,
         n=_n_candidates(request),
+        content=request.content_prediction(),
     )
 
 
@@ -180,7 +195,7 @@ PARADIGMS: dict[str, Paradigm] = {
         Paradigm("bc_ppo", "edl", True, _agent, "python -m policies.train"),
         Paradigm("pointer", "edl", True, _pointer, "python -m pointer_baseline.trainers.pointer_trainer"),
         Paradigm("supervised", "mel", True, _supervised, "python -m supervised_baseline.trainer"),
-        Paradigm("keep_all", "edl", False, _keep_all),
+        Paradigm("keep_all", "edl", False, _keep_all, edits=False),
     )
 }
 ALIASES = {"agent": "bc_ppo"}
@@ -208,12 +223,34 @@ def check_checkpoint(name: str, checkpoint: str | None) -> Paradigm:
     return paradigm
 
 
+def resolve_length(request: EditRequest) -> EditRequest:
+    """The request with its length resolved: when its constraints ask for no length (no target ratio or
+    duration), the music chooses it — the content model's kept beats give the target and a slack
+    (:func:`editor_env.content.content_length`; ``constraints.length_mode == "content"``), and
+    ``request.target_ratio`` follows. Without constraints, with an explicit target, or without a shipped
+    content model (the 0.67 prior) the request is returned as it is."""
+    constraints = request.constraints
+    if constraints is None or constraints.explicit_target or constraints.content_target_s is not None:
+        return request
+    prediction = request.content_prediction()
+    if prediction is None:
+        return request
+    from editor_env.constraints import _total
+    from editor_env.content import content_length
+
+    raw_s = request.raw_duration_s
+    target, slack = content_length(prediction, request.analysis, raw_s)
+    target = min(max(target, _total(constraints.keep_regions)), raw_s - _total(constraints.cut_regions))
+    constraints = dataclasses.replace(constraints, content_target_s=target, content_slack_s=slack)
+    return dataclasses.replace(request, constraints=constraints, target_ratio=target / raw_s)
+
+
 def run_paradigm(name: str, request: EditRequest) -> EditList | np.ndarray:
     """Run paradigm ``name`` on ``request``: an :class:`EditList` (the best of :func:`run_alternatives`
     when ``request.constraints`` asks for several), or a mel ``(n_mels, T_out)`` in [0, 1] for ``supervised``."""
     paradigm = check_checkpoint(name, request.checkpoint)
     if paradigm.output == "mel":
-        return paradigm.run(request)
+        return paradigm.run(resolve_length(request))
     return run_alternatives(name, request)[0]
 
 
@@ -230,6 +267,9 @@ def run_alternatives(name: str, request: EditRequest) -> list[EditList]:
     paradigm = check_checkpoint(name, request.checkpoint)
     if paradigm.output != "edl":
         raise MusicEditError(f"Paradigm {name!r} makes a mel, not an edit list: it has no alternatives to rank.")
+    if not paradigm.edits:
+        return [paradigm.run(request)]
+    request = resolve_length(request)
     constraints = request.constraints
     if constraints is not None:
         constraints.validate(request.raw_duration_s, request.analysis.beats.times)
@@ -240,6 +280,9 @@ def run_alternatives(name: str, request: EditRequest) -> list[EditList]:
         edl.meta["source"] = request.name
         if constraints is not None:  # every paradigm's EDL says what it was asked for
             edl.meta.setdefault("constraints", constraints.to_dict())
+            edl.meta["length_mode"] = constraints.length_mode
+            if constraints.length_mode == "content":
+                edl.meta["content_target_s"] = round(constraints.content_target_s, 3)
         finish_edit(edl, constraints, request.analysis, raw_duration_s=request.raw_duration_s)
     if constraints is None:
         return candidates[:1]
@@ -254,12 +297,12 @@ def rank_alternatives(candidates: list[EditList], request: EditRequest, n: int) 
     """The best ``n`` distinct ``candidates`` (different segments), best first: those that meet the
     constraints (:func:`~editor_env.constraints.constraint_report`, in ``meta["constraints_report"]``)
     before those that do not, each group by the common reward without a reference at the requested
-    target (:class:`editor_env.reward.Scorer`); ``meta["rank"]`` (1 = best) and ``meta["reward"]`` are set."""
+    target, with the content model's verdict when one ships (:class:`editor_env.reward.Scorer`); ``meta["rank"]`` (1 = best) and ``meta["reward"]`` are set."""
     from editor_env.reward import Scorer
 
     constraints = request.constraints
     config = reward_config(constraints, request.raw_duration_s, request.target_ratio)
-    scorer = Scorer(request.analysis, None, config, request.params)
+    scorer = Scorer(request.analysis, None, config, request.params, content=request.content_prediction())
     unique: dict[tuple, EditList] = {}
     for edl in candidates:
         unique.setdefault(_signature(edl), edl)
@@ -286,6 +329,7 @@ __all__ = [
     "check_checkpoint",
     "get_paradigm",
     "rank_alternatives",
+    "resolve_length",
     "run_alternatives",
     "run_paradigm",
 ]

@@ -38,6 +38,12 @@ shorter or longer outputs within the slack; a wholly repetitive song gets flat k
 seams decide), a song with noodling gets high costs on the noodling. (A rank-based cost was
 tried first: it spreads noise between exact repeats over the whole range.)
 
+*Content cost* (when the content model's verdict is given, :mod:`editor_env.content`): a beat the model calls
+junk with probability ``q`` costs ``content_weight * log(q / (1 - q))`` more to keep (clipped to +-4), one it
+calls song as much less. With it the editor knows what a musician keeps: count-ins, talk, tuning, false starts
+and bad takes, not only material that recurs. Without a target (:attr:`EditConstraints.length_mode`
+``"content"``) the target is the duration of the beats the model keeps.
+
 *Dropped beats* cannot be kept at all: silent ones (``silence_fraction`` above
 ``max_silence_fraction``), very quiet ones (mean level below ``min_level_dbfs``, or more than
 ``quiet_db`` under the recording's loud level, its 95th percentile), and noise (mean spectral
@@ -112,6 +118,10 @@ class RetargetConfig:
     """Weight of the chroma distance in the beat distance."""
     keep_weight: float = 1.0
     """Cost of keeping a beat whose nearest repeat is a typical beat distance away (vs. exact repeats)."""
+    content_weight: float = 1.0
+    """Weight of the content model's verdict in the keep cost: a beat it calls junk with probability ``q``
+    costs ``content_weight * log(q / (1 - q))`` more (clipped to +-``CONTENT_LOGIT_CAP``), one it calls song as
+    much less; 0 (or no content prediction) leaves the audio-only cost model."""
     keep_neighbours: int = 2
     """Nearest neighbours (``repeat_min_beats`` away or more) averaged by the keep cost."""
     repeat_min_beats: int | None = None
@@ -162,6 +172,7 @@ class RetargetConfig:
             "jump_penalty",
             "backward_penalty",
             "keep_weight",
+            "content_weight",
             "start_weight",
             "end_weight",
             "length_weight",
@@ -321,14 +332,26 @@ def jump_candidates(
     return rows[ok].astype(np.int64), top[ok].astype(np.int64), top_cost[ok].astype(np.float64)
 
 
+CONTENT_LOGIT_CAP = 4.0
+"""The content model's log-odds are clipped here before the keep cost (a sure verdict is not infinite)."""
+
+
+def content_costs(song: np.ndarray, weight: float) -> np.ndarray:
+    """``(n_beats,)`` keep cost of the content model's verdict: ``weight * log((1 - p) / p)``, clipped."""
+    p = np.clip(np.asarray(song, dtype=np.float64), 1e-6, 1 - 1e-6)
+    return weight * np.clip(np.log((1 - p) / p), -CONTENT_LOGIT_CAP, CONTENT_LOGIT_CAP)
+
+
 def beat_costs(
     analysis: Analysis,
     config: RetargetConfig = RetargetConfig(),
     keep_beats: np.ndarray | None = None,
     cut_beats: np.ndarray | None = None,
+    content=None,
 ) -> BeatCosts:
     """The whole cost model of one analysed recording; locked ``keep_beats`` ``(n,)`` are never
-    dropped (even silent ones) and never jumped over, locked ``cut_beats`` always are dropped."""
+    dropped (even silent ones) and never jumped over, locked ``cut_beats`` always are dropped;
+    ``content`` (a :class:`~editor_env.content.ContentPrediction`) adds :func:`content_costs` to the keep cost."""
     features = analysis.features
     bar = config.beats_per_bar or DEFAULT_PARAMS.beats_per_bar
     dropped = dropped_beats(features, config)
@@ -340,6 +363,8 @@ def beat_costs(
     dist = beat_distance(features, kept, config)
     context = context_distance(dist, config.lookbehind_beats, config.lookahead_beats)
     keep = keep_costs(context, kept, bar, config)
+    if content is not None and config.content_weight > 0:
+        keep = keep + content_costs(content.song, config.content_weight)
     allow_backward = config.target_ratio > 1 if config.allow_backward is None else config.allow_backward
     bar_position = np.asarray(analysis.beats.bar_position) % bar
     src, dst, cost = jump_candidates(context, bar_position, kept, allow_backward, config, keep_beats)
@@ -481,6 +506,7 @@ def retarget(
     raw_length: int,
     config: RetargetConfig = RetargetConfig(),
     constraints=None,
+    content=None,
 ) -> EditList:
     """Edit a recording to ``config.target_ratio`` of its length by beat-level retargeting.
 
@@ -499,6 +525,9 @@ def retarget(
         config's; locked-keep beats are always played (never dropped, never jumped over, the edit
         starts before the first and ends after the last); locked-cut beats are never played;
         ``ending="phrase"`` lets the edit end only where a phrase of the raw ends.
+    content : ContentPrediction, optional
+        The content model's verdict per beat (:func:`editor_env.content.predict`): junk costs more to keep
+        (``config.content_weight``).
 
     Returns
     -------
@@ -516,7 +545,13 @@ def retarget(
         message says the nearest reachable duration and what to change).
     """
     return retarget_alternatives(
-        analysis, sample_rate=sample_rate, raw_length=raw_length, config=config, constraints=constraints, n=1
+        analysis,
+        sample_rate=sample_rate,
+        raw_length=raw_length,
+        config=config,
+        constraints=constraints,
+        n=1,
+        content=content,
     )[0]
 
 
@@ -528,6 +563,7 @@ def retarget_alternatives(
     config: RetargetConfig = RetargetConfig(),
     constraints=None,
     n: int | None = None,
+    content=None,
 ) -> list[EditList]:
     """Up to ``n`` distinct edits (default ``constraints.n_alternatives``), cheapest first.
 
@@ -535,7 +571,8 @@ def retarget_alternatives(
     jump, start beat and end beat used by the earlier ones made ``alternative_penalty`` dearer (per
     earlier use), so it is the best edit that differs from them; a programme that returns an edit
     already found raises the penalties and tries again. Fewer than ``n`` come back when the
-    recording admits fewer distinct edits. Arguments and errors as :func:`retarget`.
+    recording admits fewer distinct edits. Arguments and errors as :func:`retarget`; ``content`` is the content
+    model's prediction for the recording (:func:`editor_env.content.predict`), used in the keep costs.
     """
     from editor_env.constraints import analysis_phrase_boundaries, beat_masks
 
@@ -563,7 +600,7 @@ def retarget_alternatives(
     beat_s = np.diff(bounds) / sample_rate
     keep_beats, cut_beats = beat_masks(constraints, beats.times, raw_s)
 
-    costs = beat_costs(analysis, config, keep_beats, cut_beats)
+    costs = beat_costs(analysis, config, keep_beats, cut_beats, content)
     keep = np.where(beat_s > 0, costs.keep, np.inf)
     if not np.isfinite(keep).any():
         raise MusicEditError(

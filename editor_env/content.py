@@ -14,6 +14,8 @@ cached analysis alone (no audio is read): the 121 beat features, and what a beat
   that equals the bars before it); the best match 4-64 beats before and after (a false start or a bad take is
   the coming section, nearby); typicality, the mean of its 5 best matches anywhere at least 8 beats away (song
   material recurs, noodling and talk do not);
+- exactness: how closely its mel matches, frame by frame, the beat 4, 8 and 16 beats before and after it
+  (:func:`exact_repeat`): a bar played again by copying is the same to the frame, a musician's repeat is not;
 - where it lies: seconds from the start and to the end (capped at one minute).
 
 Network (:class:`ContentNet`): a linear projection, three residual dilated convolutions over beats (dilations 1,
@@ -60,6 +62,8 @@ CONTENT_KINDS = (
 KIND_ALIASES = {"silence": "dead_air"}
 """Other labellers' names for the same kinds (the synthetic generator says ``silence``)."""
 RECURRENCE_LAGS = (4, 8, 16, 32)
+EXACT_LAGS = (4, 8, 16)
+"""Lags (beats) at which :func:`exact_repeat` compares a beat's mel frame by frame."""
 CONTEXT_BEATS = 4
 EXTRA_FEATURES = (
     "level_vs_median",
@@ -69,6 +73,7 @@ EXTRA_FEATURES = (
     "best_match_before",
     "best_match_after",
     "typicality",
+    *(f"exact_{sign}{lag}" for lag in EXACT_LAGS for sign in ("prev", "next")),
     "seconds_from_start",
     "seconds_to_end",
 )
@@ -91,6 +96,33 @@ def _shifted(matrix: np.ndarray, lag: int) -> np.ndarray:
     if abs(lag) < n:
         i = np.arange(max(0, -lag), min(n, n - lag))
         out[i] = matrix[i, i + lag]
+    return out
+
+
+def exact_repeat(mel: np.ndarray, beat_frames: np.ndarray, lag: int) -> np.ndarray:
+    """``(n_beats,)`` log10 of the mean absolute mel difference between each beat and the beat ``lag`` beats
+    later (negative ``lag``: earlier), aligned on their onsets to the best of -1, 0, +1 frames; 0 (that is, far
+    from a copy) where there is no such beat. An exact copy lies near -2.5 (the noise floor), two stretches of
+    different music near -1."""
+    n_frames = mel.shape[1]
+    starts = np.asarray(beat_frames, dtype=np.int64)
+    n = starts.size
+    ends = np.append(starts[1:], n_frames)
+    out = np.zeros(n)
+    for i in range(n):
+        j = i + lag
+        if not 0 <= j < n or ends[i] <= starts[i]:
+            continue
+        width = ends[i] - starts[i]
+        here = mel[:, starts[i] : ends[i]]
+        best = np.inf
+        for shift in (-1, 0, 1):
+            a = starts[j] + shift
+            if a < 0 or a + width > n_frames:
+                continue
+            best = min(best, float(np.abs(here - mel[:, a : a + width]).mean()))
+        if np.isfinite(best):
+            out[i] = np.log10(best + 1e-3)
     return out
 
 
@@ -136,6 +168,9 @@ def content_features(analysis: Analysis, params: AudioParams = DEFAULT_PARAMS) -
     far = np.where(np.abs(offsets) >= 8, context, -1.0)
     k = min(5, max(n - 1, 1))
     extra.append(np.sort(far, axis=1)[:, -k:].mean(axis=1) if n else np.zeros(0))
+    beat_frames = np.clip(analysis.beats.frames(params), 0, max(analysis.mel.shape[1] - 1, 0))
+    for lag in EXACT_LAGS:
+        extra += [exact_repeat(analysis.mel, beat_frames, -lag), exact_repeat(analysis.mel, beat_frames, lag)]
     times = analysis.beats.times
     extra += [np.minimum(times, 60.0) / 60.0, np.minimum(analysis.duration - times, 60.0) / 60.0]
     out = np.hstack([features, np.stack(extra, axis=1)]).astype(np.float32)

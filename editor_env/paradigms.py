@@ -160,6 +160,7 @@ def _pointer(request: EditRequest) -> list[EditList]:
         params=request.params,
         constraints=request.constraints,
         n_candidates=_n_candidates(request),
+        content=request.content_prediction(),
     )
 
 

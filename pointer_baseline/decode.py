@@ -59,6 +59,18 @@ into 12 pieces: 3.71 seams a track and reward 0.919 without the cost, 2.53 and 0
 generated pairs 0.825 -> 0.814. ``python scripts/bench_seam_penalty.py``."""
 
 
+CONTENT_BIAS = 2.0
+"""Nats per unit of the content model's clipped log-odds that a beat is song (:func:`content_beat_bias`): a beat
+the model calls junk at 0.95 costs about 6 nats, more than a seam."""
+
+
+def content_beat_bias(song: np.ndarray, weight: float = CONTENT_BIAS, cap: float = 4.0) -> np.ndarray:
+    """``(n_beats,)`` beam-search bias from the content model's per-beat song probabilities ``song``:
+    ``weight * clip(log(p / (1 - p)), -cap, cap)``."""
+    p = np.clip(np.asarray(song, dtype=np.float64), 1e-6, 1 - 1e-6)
+    return weight * np.clip(np.log(p / (1 - p)), -cap, cap)
+
+
 @dataclasses.dataclass
 class BeamEdit:
     """One decoded edit.
@@ -203,6 +215,7 @@ def constrained_decode(
     end_boundaries: np.ndarray | None = None,
     max_plays: int | None = 2,
     seam_penalty: float = SEAM_PENALTY,
+    beat_bias: np.ndarray | None = None,
     params: AudioParams = DEFAULT_PARAMS,
 ) -> list[BeamEdit]:
     """The ``n_best`` best edits (module docstring), best first.
@@ -221,6 +234,8 @@ def constrained_decode(
         :data:`SEAM_PENALTY`); 0 scores by the network alone.
     :param max_plays: most times one raw beat may be played (None: no limit); when no edit obeys it,
         the search is run again without it.
+    :param beat_bias: ``(n_beats,)`` nats added to an edit's score for each beat it plays: outside knowledge the
+        network lacks, e.g. the content model's verdict (:func:`content_beat_bias`); None: none.
     :raises PointerError: when no edit obeys the constraints (the message says what to loosen).
     """
     if max_plays is not None and max_plays < 1:
@@ -236,6 +251,7 @@ def constrained_decode(
         beats_per_bar=beats_per_bar,
         end_boundaries=end_boundaries,
         seam_penalty=seam_penalty,
+        beat_bias=beat_bias,
         params=params,
     )
     try:
@@ -264,6 +280,7 @@ def _beam_search(
     end_boundaries: np.ndarray | None,
     max_plays: int | None,
     seam_penalty: float,
+    beat_bias: np.ndarray | None,
     params: AudioParams,
 ) -> list[BeamEdit]:
     """:func:`constrained_decode` with one setting of ``max_plays``."""
@@ -350,6 +367,8 @@ def _beam_search(
             if seam_penalty:
                 started = np.array([live[b].last >= 0 for b in cb])
                 base -= seam_penalty * (started & (cj != nxt[cb]))
+            if beat_bias is not None:
+                base += beat_bias[cj]
             order = np.argsort(-base, kind="stable")[:width]
             cb, cj, base = cb[order], cj[order], base[order]
             inside, first_seam = _inside_scores(model, mem, live, cb, cj, expected, frames, n_raw, lp_go.device)

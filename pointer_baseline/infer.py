@@ -98,6 +98,7 @@ def pointer_edit_lists(
     crossfade_s: float | None = None,
     constraints=None,
     n_candidates: int = 1,
+    content=None,
 ) -> list[EditList]:
     """The pointer network's edits of one recording, best first.
 
@@ -118,6 +119,8 @@ def pointer_edit_lists(
     :param stem_mels: ``(4, n_mels, T)`` stem mels for a model trained with stems (computed from
         the audio when ``source`` is audio and this is None).
     :param crossfade_s: seam crossfade (default: the EDL default).
+    :param content: the content model's prediction (:class:`editor_env.content.ContentPrediction`): the beam
+        search then prefers beats it calls song (:func:`pointer_baseline.decode.content_beat_bias`).
     :returns: the edit at the raw's own sample rate; ``meta`` holds the paradigm, checkpoint,
         output frames and how decoding ended.
     """
@@ -179,6 +182,7 @@ def pointer_edit_lists(
             params,
             max(int(n_candidates), 1),
             start,
+            content,
         )
         if not constraints.has_regions:  # greedy decoding knows no locked regions
             try:
@@ -223,12 +227,23 @@ def _greedy_edit(
 
 
 def _constrained_edits(
-    model, inputs, analysis, constraints, sample_rate, raw_length, checkpoint, crossfade_s, params, n, start
+    model,
+    inputs,
+    analysis,
+    constraints,
+    sample_rate,
+    raw_length,
+    checkpoint,
+    crossfade_s,
+    params,
+    n,
+    start,
+    content=None,
 ) -> list[EditList]:
     """:func:`pointer_edit_lists` under constraints: beam search on the analysis' beat grid."""
     from editor_env.constraints import analysis_phrase_boundaries, beat_masks
     from editor_env.edl import segments_from_beat_path
-    from pointer_baseline.decode import constrained_decode
+    from pointer_baseline.decode import constrained_decode, content_beat_bias
 
     beats = getattr(analysis, "beats", None)
     if beats is None:
@@ -249,6 +264,7 @@ def _constrained_edits(
         n_best=n,
         min_jump_beats=constraints.min_jump_beats,
         end_boundaries=analysis_phrase_boundaries(analysis) if constraints.ending == "phrase" else None,
+        beat_bias=None if content is None else content_beat_bias(content.song),
         params=params,
         **({} if constraints.seam_penalty is None else {"seam_penalty": constraints.seam_penalty}),
     )

@@ -184,3 +184,19 @@ def test_no_beat_plays_more_than_max_plays_unless_the_request_needs_it(setup):
                 assert plays.max() > 2
     with pytest.raises(PointerError, match="max_plays"):
         constrained_decode(model, inputs, times, bar, raw_s, target_s=5.0, slack_s=1.0, max_plays=0)
+
+
+def test_a_beat_bias_steers_the_beam_away_from_beats_called_junk(setup):
+    from pointer_baseline.decode import content_beat_bias
+
+    model, inputs, times, bar, duration = setup
+    song = np.full(N_BEATS, 0.9)
+    song[9:25] = 0.02  # four bars the content model calls junk
+    target = 30 * FRAMES_PER_BEAT * FS
+    plain = constrained_decode(model, inputs, times, bar, duration, target_s=target, slack_s=2.0)[0]
+    biased = constrained_decode(
+        model, inputs, times, bar, duration, target_s=target, slack_s=2.0, beat_bias=content_beat_bias(song)
+    )[0]
+    junk = set(range(9, 25))
+    assert sum(b in junk for b in biased.beats) < sum(b in junk for b in plain.beats)
+    assert sum(b in junk for b in biased.beats) == 0

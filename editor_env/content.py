@@ -80,6 +80,17 @@ EXTRA_FEATURES = (
 N_CONTENT_FEATURES = N_BEAT_FEATURES + len(EXTRA_FEATURES)
 MODEL_PATH = Path(__file__).resolve().parent / "models" / "content.pt"
 """The shipped content model (``scripts/train_defaults.sh`` remakes it)."""
+MODEL_ENV = "MUSICEDIT_CONTENT_MODEL"
+"""Environment variable naming another content model checkpoint to use instead of the shipped one, or ``none``
+to use none (the length prior of 0.67, retarget's audio-only costs)."""
+
+
+def default_model_path() -> Path | None:
+    """The content model in use: ``$MUSICEDIT_CONTENT_MODEL`` (``none``: no model), else :data:`MODEL_PATH`."""
+    value = os.environ.get(MODEL_ENV)
+    if value is None:
+        return MODEL_PATH
+    return None if value.strip().lower() in ("", "none", "off") else Path(value)
 
 
 # --------------------------------------------------------------------------------------------
@@ -358,11 +369,13 @@ def _load_cached(path: str, mtime: float) -> ContentModel:
 
 
 def load_content_model(path: str | os.PathLike | None = None) -> ContentModel:
-    """The content model at ``path`` (default: the shipped :data:`MODEL_PATH`), loaded once per process.
+    """The content model at ``path`` (default: :func:`default_model_path`), loaded once per process.
 
     :raises MusicEditError: no model there (the message says how to train one), or a mismatched checkpoint.
     """
-    path = Path(path) if path is not None else MODEL_PATH
+    path = Path(path) if path is not None else default_model_path()
+    if path is None:
+        raise MusicEditError(f"{MODEL_ENV}=none: no content model is in use.")
     if not path.is_file():
         raise MusicEditError(
             f"No content model at {path}: train one with `python scripts/train_content.py` "
@@ -372,8 +385,9 @@ def load_content_model(path: str | os.PathLike | None = None) -> ContentModel:
 
 
 def content_available(path: str | os.PathLike | None = None) -> bool:
-    """Whether a content model is at ``path`` (default: the shipped one)."""
-    return (Path(path) if path is not None else MODEL_PATH).is_file()
+    """Whether a content model is at ``path`` (default: :func:`default_model_path`)."""
+    path = Path(path) if path is not None else default_model_path()
+    return path is not None and path.is_file()
 
 
 def predict(analysis: Analysis, model: ContentModel | str | os.PathLike | None = None) -> ContentPrediction:

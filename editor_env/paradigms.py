@@ -178,6 +178,7 @@ def _supervised(request: EditRequest) -> np.ndarray:
         analysis=request.analysis,
         params=request.params,
         constraints=request.constraints,
+        content=request.content_prediction(),
     )
     return result.mel
 

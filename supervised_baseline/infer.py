@@ -198,6 +198,7 @@ def supervised_edit(
     analysis=None,
     params: AudioParams = DEFAULT_PARAMS,
     constraints=None,
+    content=None,
 ) -> SupervisedEdit:
     """Edit ``raw_path`` with the supervised baseline; returns ``(mel, edl, audio)`` (a :class:`SupervisedEdit`).
 
@@ -209,6 +210,9 @@ def supervised_edit(
     :param analysis: the raw's :class:`~editor_env.features.Analysis`, if already computed.
     :param constraints: an :class:`~editor_env.constraints.EditConstraints`: the retarget labels honour its
         target, slack, keep/cut regions and ending (so the generated mel does); one edit only (no alternatives).
+    :param content: the content model's prediction for the raw (:func:`editor_env.content.predict`); None: the
+        shipped content model's when one ships. The labels then come from the content-aware editor (retarget
+        with the content model's keep costs), not from the audio-only retarget.
     :raises MusicEditError: unreadable input, an unusable checkpoint, or a target retarget cannot meet.
     """
     from editor_env.audio import analysis_signal, load_audio
@@ -228,8 +232,17 @@ def supervised_edit(
     if slack_s is not None:
         config = dataclasses.replace(config, slack_s=float(slack_s))
     check_constraints(constraints)
+    if content is None:
+        from editor_env.content import content_available, predict
+
+        content = predict(analysis) if content_available() else None
     edl = retarget(
-        analysis, sample_rate=raw.sample_rate, raw_length=raw.n_samples, config=config, constraints=constraints
+        analysis,
+        sample_rate=raw.sample_rate,
+        raw_length=raw.n_samples,
+        config=config,
+        constraints=constraints,
+        content=content,
     )
     if constraints is not None:
         from editor_env.constraints import finish_edit
@@ -243,7 +256,7 @@ def supervised_edit(
     edl.meta.update(
         source=Path(raw_path).name,
         paradigm="supervised",
-        labels="retarget",
+        labels="retarget" if content is None else "retarget with the content model",
         checkpoint=str(checkpoint),
         note="the audio is Griffin-Lim from the predicted mel (lossy); this EDL is the retarget edit it follows",
     )

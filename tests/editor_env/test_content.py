@@ -79,7 +79,9 @@ def test_a_checkpoint_for_other_features_or_another_model_is_refused(labelled, t
     import torch as th
 
     config = ContentTrainConfig(epochs=1, batch_size=4, model=ContentConfig(hidden=8, dilations=(1,)), threads=1)
-    train_content_model([labelled / "train" / "training_data"], [labelled / "val" / "training_data"], tmp_path, config, progress=False)
+    train_content_model(
+        [labelled / "train" / "training_data"], [labelled / "val" / "training_data"], tmp_path, config, progress=False
+    )
     payload = th.load(tmp_path / "best.pt", weights_only=False)
     payload["feature_version"] = 0
     payload["n_features"] = 99

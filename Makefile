@@ -26,9 +26,11 @@ demo: install
 	@echo ">>> 4/4 Editing the raw jam with the shipped default model (editor_env/models/default.json, see README)"
 	cp $(DEMO_DIR)/training_data/input/synth_0000_raw.wav $(DEMO_DIR)/raw.wav
 	$(BIN)/musicedit edit $(DEMO_DIR)/raw.wav -o $(DEMO_DIR)/edited.wav --edl $(DEMO_DIR)/edl.json \
-		--report $(DEMO_DIR)/report.html --reference $(DEMO_DIR)/training_data/pointer_sequences/synth_0000_pointers.npy
-	@echo ">>> Done. Open $(DEMO_DIR)/report.html (players, before/after waveforms, pointer plot, reward);"
+		--report $(DEMO_DIR)/report.html --reference $(DEMO_DIR)/training_data/pointer_sequences/synth_0000_pointers.npy \
+		--export audacity,reaper,otio,cue
+	@echo ">>> Done. Open $(DEMO_DIR)/report.html (players, before/after waveforms, pointer plot, reward, seams);"
 	@echo "    files: $(DEMO_DIR)/raw.wav, $(DEMO_DIR)/edited.wav, $(DEMO_DIR)/edl.json;"
+	@echo "    for your own editor: $(DEMO_DIR)/edited.labels.txt (Audacity), edited.rpp (REAPER), edited.otio, edited.cue;"
 	@echo "    the reference edit: $(DEMO_DIR)/training_data/desired_output/synth_0000_edit.wav;"
 	@echo "    pictures: $(DEMO_DIR)/synth_0000_analysis.png, $(DEMO_DIR)/training_data/pointer_sequences/synth_0000_synth.png"
 

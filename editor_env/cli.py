@@ -206,7 +206,24 @@ def _add_edit(sub: argparse._SubParsersAction) -> None:
         help="write the N best distinct edits, ranked by the common reward: OUT.1.wav ... with OUT.k.edl.json",
     )
     p.add_argument(
-        "--ending", choices=["fade", "phrase"], default=None, help="fade the tail; phrase: also end where a phrase ends"
+        "--ending",
+        choices=["natural", "fade", "phrase", "none"],
+        default="natural",
+        help="natural (default): fade in a start and fade out an end that cut into sound, ending on a phrase end "
+        "where one fits; fade: fade the last 3 s; phrase: also end where a phrase ends; none: as the editor made it",
+    )
+    p.add_argument(
+        "--export",
+        default=None,
+        metavar="FORMATS",
+        help="also write the edit for other editors beside OUT: audacity (OUT.labels.txt), reaper (OUT.rpp), "
+        "otio (OUT.otio), cue (OUT.cue), comma-separated, or all",
+    )
+    p.add_argument(
+        "--plain-seams",
+        action="store_true",
+        help="the editor's fixed crossfades without loudness matching (default: crossfades of an eighth of a beat, "
+        "momentary loudness matched across each seam)",
     )
     p.add_argument(
         "--preview-seams",
@@ -221,7 +238,11 @@ def _add_edit(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     p.add_argument("--edl", type=Path, default=None, help="where to write the EDL JSON (default OUT_STEM.edl.json)")
     p.add_argument(
-        "--report", type=Path, default=None, help="also write an HTML report: waveforms, pointer plot, players, reward"
+        "--report",
+        type=Path,
+        default=None,
+        help="also write an HTML report: waveforms, pointer plot, players, reward, and every seam with a player and "
+        "its loudness step (writes the seam previews)",
     )
     p.add_argument(
         "--reference",
@@ -269,7 +290,9 @@ def _run_edit(args: argparse.Namespace) -> int:
         device=args.device,
         edl_path=args.edl,
         constraints=constraints,
-        preview_seams=args.preview_seams,
+        preview_seams=args.preview_seams or (args.report is not None and args.policy != "supervised"),
+        exports=args.export,
+        finish_seams=not args.plain_seams,
     )
     ranked = [result, *result.alternatives]
     if constraints is not None and constraints.n_alternatives > 1:
@@ -296,12 +319,16 @@ def _run_edit(args: argparse.Namespace) -> int:
     print(f"Wrote {', '.join(f'{r.output_path} and {r.edl_path}' for r in ranked)}")
     if result.seams:
         print(f"Wrote {len(result.seams)} seam preview(s) into {result.seams[0]['clip'].parent}")
+    for r in ranked:
+        if r.exports:
+            print(f"Wrote {', '.join(str(p) for p in r.exports.values())}")
     if args.report is not None:
         _write_report(args, result)
     return 0
 
 
 def _write_report(args: argparse.Namespace, result) -> None:
+    from editor_env.labels import RawLabels
     from editor_env.report import write_edit_report
     from editor_env.reward import Scorer
     from editor_env.tasks import read_reference
@@ -317,10 +344,78 @@ def _write_report(args: argparse.Namespace, result) -> None:
     config = reward_config(constraints, result.input_duration_s, args.target_ratio or 0.67) if constraints else None
     reward = Scorer(result.analysis, reference, config).score(result.edl)
     model = f"Editor: {args.editor}"
+    labels = None
+    if args.reference is not None:  # {sample}_pointers.npy sits beside {sample}_labels.json in a data set
+        sample = args.reference.name.removesuffix(".npy").removesuffix("_pointers")
+        labels_file = args.reference.parent / f"{sample}_labels.json"
+        labels = RawLabels.load(labels_file) if labels_file.is_file() else None
     path = write_edit_report(
-        args.report, result.input_path, result.output_path, result.edl, reward=reward, model=model, seams=result.seams
+        args.report,
+        result.input_path,
+        result.output_path,
+        result.edl,
+        reward=reward,
+        model=model,
+        seams=result.seams,
+        labels=labels,
     )
     print(f"Wrote {path} (common reward {reward.total:.3f}{' against the reference' if reference is not None else ''})")
+
+
+def _add_render(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "render",
+        help="render an edit (EDL JSON, OpenTimelineIO .otio or an Audacity label track) from the raw recording",
+        description="Render an edit you finished in another editor: an EDL JSON, an OpenTimelineIO timeline "
+        "(.otio) or an Audacity label track (.txt: region labels are the spans to play). Writes OUT and "
+        "OUT_STEM.edl.json beside it; the raw and the edit are never overwritten.",
+    )
+    p.add_argument("raw", type=Path, help="the raw recording the edit was made for")
+    p.add_argument("--edl", type=Path, required=True, help="the edit: EDL.json, TIMELINE.otio or LABELS.txt")
+    p.add_argument("-o", "--out", type=Path, required=True, help="audio to write (.wav, .flac or .ogg)")
+    p.add_argument("--export", default=None, metavar="FORMATS", help="also write exports beside OUT (as edit)")
+    p.set_defaults(func=_run_render)
+
+
+def _run_render(args: argparse.Namespace) -> int:
+    from editor_env.exports import render_file
+
+    result = render_file(args.raw, args.edl, args.out, exports=args.export)
+    edl = result.edl
+    matched = [s for s in result.seams if s.get("gain_db")]
+    print(
+        f"Rendered {args.edl} ({len(edl.segments)} segment(s), {len(result.seams)} seam(s), {len(matched)} "
+        f"loudness-matched) into {result.output_path} ({edl.output_length() / edl.sample_rate:.1f} s)"
+    )
+    written = [p for p in (result.edl_path, *result.exports.values()) if p is not None]
+    if written:
+        print(f"Wrote {', '.join(str(p) for p in written)}")
+    return 0
+
+
+def _add_export(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "export",
+        help="write an EDL for Audacity, REAPER, OpenTimelineIO or as a cue sheet",
+        description="Write the exports of an EDL JSON written by musicedit edit or render: audacity "
+        "(X.labels.txt), reaper (X.rpp), otio (X.otio), cue (X.cue), beside the edited audio.",
+    )
+    p.add_argument("edl", type=Path, help="the EDL JSON")
+    p.add_argument("--format", required=True, metavar="FORMATS", help="audacity,reaper,otio,cue or all")
+    p.add_argument("--raw", type=Path, default=None, help="the raw recording (default: where the EDL says it is)")
+    p.add_argument("--audio", type=Path, default=None, help="the edited audio, for the cue sheet (default: the EDL's)")
+    p.add_argument(
+        "--out", type=Path, default=None, help="path of the exports without suffix (default: beside the audio)"
+    )
+    p.set_defaults(func=_run_export)
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from editor_env.exports import export_file
+
+    paths = export_file(args.edl, args.format, raw_path=args.raw, audio_path=args.audio, stem=args.out)
+    print(f"Wrote {', '.join(str(p) for p in paths.values())}")
+    return 0
 
 
 def _add_benchmark(sub: argparse._SubParsersAction) -> None:
@@ -401,7 +496,7 @@ def _run_benchmark(args: argparse.Namespace) -> int:
     return report_failures(failed)
 
 
-SUBCOMMANDS = [_add_synth, _add_jams, _add_precache, _add_info, _add_edit, _add_benchmark]
+SUBCOMMANDS = [_add_synth, _add_jams, _add_precache, _add_info, _add_edit, _add_render, _add_export, _add_benchmark]
 
 
 #: Modules of other packages whose ``register(subparsers)`` adds their subcommands.

@@ -11,8 +11,11 @@ Every paradigm receives the same :class:`EditConstraints` (through
   ``"content"``, recorded in every EDL's meta). Without a shipped content model the 0.67 prior remains;
 - **keep regions**: raw spans ``(start_s, end_s)`` that the edit must play;
 - **cut regions**: raw spans the edit must never play;
-- **ending**: ``"fade"`` fades the last :data:`ENDING_FADE_S` seconds; ``"phrase"`` also ends the
-  edit where a phrase of the raw ends (:func:`phrase_boundaries`);
+- **ending**: ``"natural"`` (what ``musicedit edit`` asks by default) gives an edit that starts inside sound a
+  short fade-in and moves an end inside sound to a phrase end with a fade-out (:func:`inside_sound` says what
+  "inside sound" means); ``"fade"`` fades the last :data:`ENDING_FADE_S` seconds; ``"phrase"`` also ends the
+  edit where a phrase of the raw ends (:func:`phrase_boundaries`); ``"none"`` (or None) leaves start and end as
+  the editor made them;
 - :func:`finish_edit` applies the length window and the ending the same way to every paradigm's edit;
 - **n_alternatives**: how many distinct edits to return, best first (ranked by the common reward).
 
@@ -50,7 +53,16 @@ REGION_TOLERANCE_S = 0.05
 """A region may end this far past the recording's end (rounding of a typed duration)."""
 BARS_PER_PHRASE = 4
 """Bars in a phrase (the action space's PHRASE size is 16 beats = 4 bars of 4/4)."""
-ENDINGS = ("fade", "phrase")
+ENDINGS = ("natural", "fade", "phrase", "none")
+"""``--ending`` choices; ``"none"`` is the same as None (no finish of the start or the end)."""
+NATURAL_FADE_IN_S = 0.1
+"""Fade-in of an edit that starts inside sound (``natural``, ``fade``, ``phrase``), seconds (at most half the
+first segment): long enough to remove the click of a cut into a sustained sound, short enough to keep the
+attack of what follows."""
+SOUND_PROBE_S = 0.05
+"""How much raw audio :func:`inside_sound` listens to beside a cut, seconds (two analysis frames)."""
+INSIDE_SOUND_DB = -30.0
+"""A cut is inside sound where the raw beside it is within this many dB of the recording's loud level."""
 MAX_ALTERNATIVES = 20
 
 Region = tuple[float, float]
@@ -113,7 +125,7 @@ class EditConstraints:
     :param slack_s: allowed miss of the target, seconds (None: :data:`DEFAULT_SLACK_S`).
     :param keep_regions: raw spans ``(start_s, end_s)`` that must be played.
     :param cut_regions: raw spans that must not be played.
-    :param ending: None, ``"fade"`` or ``"phrase"``.
+    :param ending: None (= ``"none"``), ``"natural"``, ``"fade"`` or ``"phrase"`` (:data:`ENDINGS`).
     :param n_alternatives: distinct edits wanted (>= 1), ranked by the common reward.
     :param min_jump_beats: shortest jump (in beats) constrained decoding may take (None: one bar).
     :param seam_penalty: nats constrained decoding takes off an edit's score per seam (None: the decoder's
@@ -353,6 +365,71 @@ def _end_in_raw(edl: EditList) -> float:
     return (last.raw_start if last.effects.reverse else last.raw_end) / edl.sample_rate
 
 
+def _frame_levels_db(analysis) -> np.ndarray:
+    """``(n_frames,)`` level of each analysis frame, dB full scale: the power summed over the mel bands of the
+    normalised mel (:func:`editor_env.audio.mel_spectrogram`; -80 dB per band is its floor)."""
+    top_db = DEFAULT_PARAMS.top_db
+    band_db = np.asarray(analysis.mel, dtype=np.float64) * top_db - top_db
+    return 10.0 * np.log10(np.sum(np.power(10.0, band_db / 10.0), axis=0))
+
+
+def inside_sound(analysis, raw_s: float, *, before: bool) -> tuple[bool, float]:
+    """Whether a cut at raw second ``raw_s`` lies inside sound, and the level that says so (dB against the
+    recording's loud level).
+
+    **Inside sound** means: the :data:`SOUND_PROBE_S` of raw audio on the side the edit cuts off (``before``
+    the cut for an edit's start, after it for its end) is within :data:`INSIDE_SOUND_DB` of the recording's
+    loud level, its 95th-percentile analysis-frame level. A start after a pause, or an end where the music
+    stops, is not inside sound; a start or an end in the middle of a held chord is. At the recording's very
+    start (or end) there is nothing to cut off, so the probe listens to the side that plays instead: a
+    recording that begins mid-note starts inside sound. Levels are read from the analysis mel (frames of
+    about 23 ms, centred), so no audio is read again.
+    """
+    levels = _frame_levels_db(analysis)
+    n = levels.size
+    fs = DEFAULT_PARAMS.frame_seconds
+    probe = max(int(round(SOUND_PROBE_S / fs)), 1)
+    duration = (n - 1) * fs
+    if before and raw_s < SOUND_PROBE_S:
+        before = False
+    elif not before and raw_s > duration - SOUND_PROBE_S:
+        before = True
+    if before:
+        last = min(int(np.floor(raw_s / fs + 1e-9)), n - 1)
+        frames = levels[max(last - probe + 1, 0) : last + 1]
+    else:
+        first = min(int(np.ceil(raw_s / fs - 1e-9)), n - 1)
+        frames = levels[first : first + probe]
+    level = 10.0 * np.log10(np.mean(np.power(10.0, frames / 10.0))) - float(np.percentile(levels, 95))
+    return bool(level >= INSIDE_SOUND_DB), float(level)
+
+
+def _edit_edges(edl: EditList) -> tuple[tuple[float, bool], tuple[float, bool]]:
+    """Where the edit starts and ends in the raw (seconds) and which side of each the edit cuts off:
+    ``((start_s, before), (end_s, before))`` (a reversed segment plays the raw backwards)."""
+    sr = edl.sample_rate
+    first, last = edl.segments[0], edl.segments[-1]
+    start = (first.raw_end / sr, False) if first.effects.reverse else (first.raw_start / sr, True)
+    end = (last.raw_start / sr, True) if last.effects.reverse else (last.raw_end / sr, False)
+    return start, end
+
+
+def _natural_fade_out_s(analysis) -> float:
+    """The fade-out of a natural ending: one bar at the recording's median beat, within [0.5 s, ENDING_FADE_S]."""
+    times = np.asarray(analysis.beats.times, dtype=np.float64)
+    beat = float(np.median(np.diff(times))) if times.size > 1 else 0.5
+    return float(np.clip(DEFAULT_PARAMS.beats_per_bar * beat, 0.5, ENDING_FADE_S))
+
+
+def _natural_ok(edl: EditList, analysis) -> bool:
+    """A natural ending is met when an edit that starts inside sound fades in and one that ends inside sound
+    fades out (a phrase end is sought, not required: see :func:`finish_edit`)."""
+    (start_s, start_before), (end_s, end_before) = _edit_edges(edl)
+    start_ok = edl.segments[0].effects.fade_in_s > 0 or not inside_sound(analysis, start_s, before=start_before)[0]
+    end_ok = edl.segments[-1].effects.fade_out_s > 0 or not inside_sound(analysis, end_s, before=end_before)[0]
+    return bool(start_ok and end_ok)
+
+
 def _move_end(edl: EditList, allowed: np.ndarray, keep_beats, cut_beats, bounds, target: float, slack: float):
     """The nearest new end (by output duration) on an ``allowed`` boundary ``(n_beats + 1,)`` that puts the
     edit inside ``target +- slack`` s and keeps the locks: ``(segment index, boundary index)`` or None.
@@ -387,11 +464,16 @@ def finish_edit(edl: EditList, constraints: EditConstraints | None, analysis, *,
        phrase boundary with ``ending="phrase"``) that brings it inside: its tail is cut back (trailing
        segments may go) or its last segment plays on in the raw, never dropping a locked-keep beat or
        playing a locked-cut one (``meta["length_fit"]``);
-    2. **ending** ``"phrase"``: an end that is not on a phrase boundary (:func:`phrase_boundaries`) is
-       moved the same way; when no boundary qualifies the edit keeps its end and
-       ``meta["ending"]["met"]`` is False;
-    3. **fade**: with either ending, the last ``ENDING_FADE_S`` seconds (at most half the last segment)
-       fade out (``meta["ending"]``).
+    2. **start**: with any ending but ``"none"``, an edit that starts inside sound (:func:`inside_sound`)
+       fades in over :data:`NATURAL_FADE_IN_S` (at most half its first segment);
+    3. **ending** ``"natural"``: an end inside sound is moved the same way to a phrase boundary
+       (:func:`phrase_boundaries`) when one fits the window and the regions (``meta["ending"]["on_phrase"]``),
+       and, if the new end is still inside sound, fades out over a bar (:func:`_natural_fade_out_s`, at most
+       half the last segment); an end where the music stops is left alone;
+    4. **ending** ``"phrase"``: an end that is not on a phrase boundary is moved the same way; when no
+       boundary qualifies the edit keeps its end and ``meta["ending"]["met"]`` is False;
+    5. **fade**: with ``"fade"`` or ``"phrase"``, the last ``ENDING_FADE_S`` seconds (at most half the last
+       segment) fade out (``meta["ending"]``).
     """
     if constraints is None or not edl.segments:
         return edl
@@ -407,8 +489,8 @@ def finish_edit(edl: EditList, constraints: EditConstraints | None, analysis, *,
     )
     allowed = phrase if constraints.ending == "phrase" else bar_ends
 
-    def move(reason: str) -> bool:
-        found = _move_end(edl, allowed, keep_beats, cut_beats, bounds, target, slack)
+    def move(reason: str, where: np.ndarray = allowed) -> bool:
+        found = _move_end(edl, where, keep_beats, cut_beats, bounds, target, slack)
         if found is None:
             return False
         s, k = found
@@ -424,9 +506,36 @@ def finish_edit(edl: EditList, constraints: EditConstraints | None, analysis, *,
 
     if abs(edl.output_length() / sr - target) > slack:
         move("outside the target +- slack")
-    if constraints.ending is None:
+    if constraints.ending in (None, "none"):
         return edl
     info: dict[str, Any] = {"requested": constraints.ending, "met": True}
+    (start_s, start_before), _ = _edit_edges(edl)
+    start_inside, start_level = inside_sound(analysis, start_s, before=start_before)
+    info["start"] = {"inside_sound": start_inside, "level_db": round(start_level, 1)}
+    if start_inside:
+        first = edl.segments[0]
+        first.effects.fade_in_s = max(first.effects.fade_in_s, min(NATURAL_FADE_IN_S, first.raw_length / sr / 2))
+        info["fade_in_s"] = first.effects.fade_in_s
+    if constraints.ending == "natural":
+        _, (end_s, end_before) = _edit_edges(edl)
+        end_inside, end_level = inside_sound(analysis, end_s, before=end_before)
+        info["end"] = {"inside_sound": end_inside, "level_db": round(end_level, 1)}
+        if end_inside:
+            on_phrase = bool(np.min(np.abs(bounds[phrase] - _end_in_raw(edl))) <= 0.01)
+            if not on_phrase:
+                on_phrase = move("natural ending on a phrase boundary", phrase)
+            info["on_phrase"] = on_phrase
+            _, (end_s, end_before) = _edit_edges(edl)
+            end_inside, end_level = inside_sound(analysis, end_s, before=end_before)
+            info["end"] = {"inside_sound": end_inside, "level_db": round(end_level, 1)}
+            if end_inside:
+                last = edl.segments[-1]
+                last.effects.fade_out_s = max(
+                    last.effects.fade_out_s, min(_natural_fade_out_s(analysis), last.raw_length / sr / 2)
+                )
+                info["fade_out_s"] = last.effects.fade_out_s
+        edl.meta["ending"] = info
+        return edl
     if constraints.ending == "phrase":
         on_phrase = np.min(np.abs(bounds[phrase] - _end_in_raw(edl))) <= 0.01
         if not on_phrase and not move("ending on a phrase boundary"):
@@ -455,8 +564,9 @@ def constraint_report(
     :param tolerance_s: rounding allowed per beat and on the duration (sample rounding of bounds).
     :returns: ``output_s``, ``target_s``, ``slack_s``, ``duration_ok``; ``keep_missing_s`` (seconds of
         locked-keep beats the edit does not play) and ``keep_ok``; ``cut_played_s`` (seconds of
-        locked-cut beats it plays) and ``cut_ok``; ``ending_ok`` (a fade-out on the last segment, and
-        for ``"phrase"`` an end on a phrase boundary of the raw); ``ok``: all of them.
+        locked-cut beats it plays) and ``cut_ok``; ``ending_ok`` (``"fade"`` / ``"phrase"``: a fade-out on the
+        last segment, and for ``"phrase"`` an end on a phrase boundary of the raw; ``"natural"``: a fade where the
+        edit starts or ends inside sound); ``ok``: all of them.
     """
     raw_s = edl.raw_length / edl.sample_rate
     beats = analysis.beats
@@ -479,7 +589,9 @@ def constraint_report(
         "cut_ok": cut_played == 0.0,
         "ending_ok": True,
     }
-    if constraints.ending is not None and edl.segments:
+    if constraints.ending == "natural" and edl.segments:
+        report["ending_ok"] = _natural_ok(edl, analysis)
+    elif constraints.ending not in (None, "none") and edl.segments:
         ok = edl.segments[-1].effects.fade_out_s > 0
         if constraints.ending == "phrase":
             phrase = analysis_phrase_boundaries(analysis)
@@ -493,6 +605,8 @@ __all__ = [
     "DEFAULT_SLACK_S",
     "ENDINGS",
     "ENDING_FADE_S",
+    "NATURAL_FADE_IN_S",
+    "inside_sound",
     "EditConstraints",
     "finish_edit",
     "beat_bounds_s",

@@ -18,6 +18,12 @@ The user's controls (:class:`editor_env.constraints.EditConstraints`: ``--target
 written as ``{out_stem}.1{suffix}`` ... ``{out_stem}.N{suffix}``, each with its ``.edl.json`` (the rank,
 the common reward and the constraint check in its ``meta``). ``preview_seams`` writes, for every seam
 of each edit, a clip of :data:`SEAM_CONTEXT_S` seconds either side into ``{out_stem}.seams/``.
+
+Every edit rendered from the raw gets the finished seams of :mod:`editor_env.render` (``finish_seams``): a
+crossfade of :data:`~editor_env.render.CROSSFADE_BEATS` of the recording's median beat, and the momentary
+loudness matched across each seam; what was done at each seam is stored in the EDL's ``meta["seams"]``.
+``exports`` writes the edit for Audacity, REAPER, OpenTimelineIO and a cue sheet beside the audio
+(:mod:`editor_env.exports`: ``{out_stem}.labels.txt``, ``.rpp``, ``.otio``, ``.cue``).
 """
 
 from __future__ import annotations
@@ -70,8 +76,11 @@ class EditResult:
     """The common reward (reference-free, at the requested target) the ranking used, when ranked."""
     seams: list = dataclasses.field(default_factory=list)
     """One dict per seam with ``preview_seams``: ``index``, ``output_s``, ``raw_from_s``, ``raw_to_s``,
-    ``discontinuity`` (1 - the reward's per-seam score; None where the seam is only an effect change)
-    and ``clip`` (the preview's path)."""
+    ``discontinuity`` (1 - the reward's per-seam score; None where the seam is only an effect change),
+    ``clip`` (the preview's path) and the renderer's record of the seam (``crossfade_s``, ``step_before_db``,
+    ``step_after_db``, ``gain_db`` ...: :func:`editor_env.render.render`'s ``seam_info``)."""
+    exports: dict = dataclasses.field(default_factory=dict)
+    """The exports written beside the audio, ``{format: path}`` (:func:`editor_env.exports.write_exports`)."""
     alternatives: list = dataclasses.field(default_factory=list)
     """The other ranked edits (ranks 2..N), each an :class:`EditResult`."""
 
@@ -147,6 +156,8 @@ def edit_file(
     edl_path: str | os.PathLike | None = None,
     constraints=None,
     preview_seams: bool = False,
+    exports=None,
+    finish_seams: bool = True,
 ) -> EditResult:
     """Edit ``raw_path`` into ``out_path`` and write the EDL beside it. Prints nothing.
 
@@ -177,6 +188,12 @@ def edit_file(
         ``target_ratio`` / ``slack_s`` fill its target and slack when it has none.
     preview_seams : bool
         Also write a clip around every seam (:func:`write_seam_previews`) into ``{out_stem}.seams/``.
+    exports : str or list of str, optional
+        Also write these exports of each edit beside its audio (``"audacity,reaper,otio,cue"`` or ``"all"``;
+        :mod:`editor_env.exports`).
+    finish_seams : bool
+        Crossfades that follow the tempo and loudness-matched seams (:func:`finish_seams_of`); False: the editor's
+        plain fixed crossfades, as before.
 
     Returns
     -------
@@ -201,10 +218,10 @@ def edit_file(
     if policy == "supervised":
         if edl_path is not None:
             raise MusicEditError("--edl is not supported with the supervised policy (its EDL goes beside the audio).")
-        if preview_seams:
+        if preview_seams or exports:
             raise MusicEditError(
-                "--preview-seams needs an edit rendered from the raw samples; the supervised policy generates its "
-                "audio (use retarget, bc, bc_ppo or pointer)."
+                f"{'--preview-seams' if preview_seams else '--export'} needs an edit rendered from the raw samples; "
+                "the supervised policy generates its audio (use retarget, bc, bc_ppo or pointer)."
             )
         from supervised_baseline.infer import check_constraints
 
@@ -224,6 +241,13 @@ def edit_file(
     if preview_seams:
         for out in outputs:
             check_output_paths(raw_path, out, seam_dir_for(out))
+    formats = []
+    if exports:
+        from editor_env.exports import export_paths, parse_formats
+
+        formats = parse_formats(exports)
+        for out in outputs:
+            check_output_paths(raw_path, out, *export_paths(out.with_suffix(""), formats).values())
 
     from editor_env.audio import analysis_signal, load_audio, write_audio
     from editor_env.features import analyze_signal
@@ -256,12 +280,23 @@ def edit_file(
     results = []
     for rank, (edl, out, path) in enumerate(zip(edls, outputs, edl_paths), start=1):
         edl.meta["source"] = raw_path.name
-        audio = render(edl, raw)
+        edl.meta["raw_file"] = _relative(raw_path, path.parent)
+        edl.meta["output_file"] = _relative(out, path.parent)
+        if finish_seams:
+            finish_seams_of(edl, analysis)
+        seam_info: list = []
+        audio = render(edl, raw, seam_info=seam_info)
+        edl.meta["seams"] = seam_info
         write_audio(out, audio, raw.sample_rate)
         seams = write_seam_previews(edl, audio, raw_path, seam_dir_for(out), analysis, params) if preview_seams else []
         if seams:
             edl.meta["seam_previews"] = [{**s, "clip": s["clip"].name} for s in seams]
         edl.save(path)
+        written = {}
+        if formats:
+            from editor_env.exports import write_exports
+
+            written = write_exports(edl, formats, stem=out.with_suffix(""), raw_path=raw_path, audio_path=out)
         results.append(
             EditResult(
                 input_path=raw_path,
@@ -276,11 +311,33 @@ def edit_file(
                 rank=rank,
                 reward=edl.meta.get("reward", {}).get("total"),
                 seams=seams,
+                exports=written,
             )
         )
     best = results[0]
     best.alternatives = results[1:]
     return best
+
+
+def _relative(target: Path, folder: Path) -> str:
+    """``target`` relative to ``folder`` (forward slashes), for references stored in an EDL."""
+    return Path(os.path.relpath(Path(target).resolve(), Path(folder).resolve())).as_posix()
+
+
+def finish_seams_of(edl: EditList, analysis) -> EditList:
+    """Ask the renderer for finished seams (in place, and returned): crossfades of
+    :data:`~editor_env.render.CROSSFADE_BEATS` of a beat at the recording's median beat period (from
+    ``analysis``; the EDL's ``crossfade_s`` when it has fewer than two beats) and loudness matching."""
+    import numpy as np
+
+    from editor_env.render import CROSSFADE_BEATS
+
+    times = np.asarray(analysis.beats.times, dtype=np.float64)
+    if times.size > 1:
+        edl.beat_s = float(np.median(np.diff(times)))
+        edl.crossfade_beats = CROSSFADE_BEATS
+    edl.loudness_match = True
+    return edl
 
 
 def _merge_target(constraints, target_ratio: float | None, slack_s: float | None):
@@ -300,7 +357,9 @@ def write_seam_previews(edl: EditList, audio, raw_path: Path, folder: Path, anal
     before to after each seam of ``edl`` (its rendered output), and return one dict per seam: ``index``,
     ``output_s`` (where the seam is in the edit), ``raw_from_s`` / ``raw_to_s`` (where the raw is left and
     re-entered), ``discontinuity`` (1 - the common reward's per-seam score: 0 = seamless; None for a seam
-    that is only an effect change) and ``clip`` (the path). Never writes over ``raw_path``."""
+    that is only an effect change), ``clip`` (the path) and what the renderer recorded of the seam in
+    ``edl.meta["seams"]`` (its crossfade, loudness step before and after matching, gain). Never writes over
+    ``raw_path``."""
     import numpy as np
 
     from editor_env.audio import write_audio
@@ -313,6 +372,7 @@ def write_seam_previews(edl: EditList, audio, raw_path: Path, folder: Path, anal
     jitter_s = config.pointer_jitter_frames * params.frame_seconds
     seams, k_reward = [], 0
     context = int(round(SEAM_CONTEXT_S * sr))
+    rendered = {r.get("index"): r for r in edl.meta.get("seams", []) or [] if isinstance(r, dict)}
     n = audio.shape[-1]
     for index, (out_sample, leave, enter) in enumerate(edl.seams(), start=1):
         discontinuity = None
@@ -336,6 +396,7 @@ def write_seam_previews(edl: EditList, audio, raw_path: Path, folder: Path, anal
                 "discontinuity": discontinuity,
                 "clip": clip,
                 "clip_start_s": lo / sr,
+                **{k: v for k, v in rendered.get(index, {}).items() if k not in ("index", "output_s")},
             }
         )
     return seams

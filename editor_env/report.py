@@ -3,17 +3,21 @@
 :func:`write_edit_report` writes a single self-contained HTML file (pictures embedded as PNG data
 URIs; the two audio files are linked by relative paths, so keep them beside it):
 
-- before/after waveforms: the raw with the kept spans shaded green and the cut spans red, the edit
-  with its seams marked;
+- before/after waveforms: the raw with the kept spans shaded green and the cut spans red (and, when the
+  raw's junk labels are known, a band under it coloured by junk kind: :data:`editor_env.labels.JUNK_COLOURS`),
+  the edit with its seams marked;
 - the pointer plot: edit time against raw time, one line per segment (a jump is a break in the
   line, a loop or a reorder a line that goes back);
 - audio players for the raw recording and the edit;
 - the common reward's total and components (against the reference edit when one is given), and
   the edit list in seconds;
-- with seam previews (``musicedit edit --preview-seams``), every seam with its place in the edit and
-  the raw, its discontinuity score and a player for its clip.
+- every seam (``musicedit edit --report`` writes the seam previews) with its place in the edit and the raw,
+  its crossfade, its momentary loudness step before and after the renderer matched it and the gain it took,
+  its discontinuity score and a player for a few seconds around it.
 
-``musicedit edit RAW -o OUT --report report.html [--reference POINTERS.npy]`` writes it.
+``musicedit edit RAW -o OUT --report report.html [--reference POINTERS.npy]`` writes it; with
+``--reference DATA/pointer_sequences/{sample}_pointers.npy`` the ``{sample}_labels.json`` beside it colours
+the junk.
 """
 
 from __future__ import annotations
@@ -36,8 +40,11 @@ def _png(fig) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def waveform_figure(raw_samples: np.ndarray, edit_samples: np.ndarray, sample_rate: int, edl: EditList):
-    """Two panels: the raw with kept (green) and cut (red) spans, the edit with its seams (dashed)."""
+def waveform_figure(raw_samples: np.ndarray, edit_samples: np.ndarray, sample_rate: int, edl: EditList, labels=None):
+    """Two panels: the raw with kept (green) and cut (red) spans, the edit with its seams (dashed).
+
+    :param labels: the raw's :class:`~editor_env.labels.RawLabels`, or None: its junk spans are drawn as a band
+        along the bottom of the raw panel, coloured by kind."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -58,8 +65,17 @@ def waveform_figure(raw_samples: np.ndarray, edit_samples: np.ndarray, sample_ra
     for start, end in zip(edges[::2], edges[1::2]):
         ax_raw.axvspan(start / sr_raw, end / sr_raw, color="tab:green", alpha=0.25, linewidth=0)
     ax_raw.axvspan(0, 0, color="tab:green", alpha=0.25, label="kept")
-    ax_raw.legend(loc="upper right", fontsize=8)
-    ax_raw.set_title(f"raw recording ({raw_samples.shape[1] / sr_raw:.1f} s): kept spans green, cuts red")
+    if labels is not None:
+        from editor_env.labels import JUNK_COLOURS
+
+        for span in labels.junk:
+            colour = JUNK_COLOURS.get(span.kind, "black")
+            ax_raw.axvspan(span.start_s, span.end_s, ymin=0.0, ymax=0.1, color=colour, linewidth=0)
+        for kind in labels.kinds:
+            ax_raw.axvspan(0, 0, ymin=0.0, ymax=0.1, color=JUNK_COLOURS.get(kind, "black"), label=f"junk: {kind}")
+    ax_raw.legend(loc="upper right", fontsize=8, ncol=2 if labels is not None and labels.kinds else 1)
+    junk_note = ", junk by kind along the bottom" if labels is not None and labels.junk else ""
+    ax_raw.set_title(f"raw recording ({raw_samples.shape[1] / sr_raw:.1f} s): kept spans green, cuts red{junk_note}")
     waveform_envelope(ax_edit, edit_samples, sample_rate, "tab:blue")
     for out_sample, _, _ in edl.seams():
         ax_edit.axvline(out_sample / edl.sample_rate, color="black", linestyle="--", linewidth=0.8)
@@ -100,6 +116,7 @@ def write_edit_report(
     title: str = "MusicEdit report",
     model: str = "",
     seams: list | None = None,
+    labels=None,
 ) -> Path:
     """Write the HTML report of one edit (atomically) and return its path.
 
@@ -109,13 +126,16 @@ def write_edit_report(
     :param reward: a :class:`~editor_env.reward.RewardResult` of the edit, or None.
     :param model: which editor/model made the edit, shown in the header.
     :param seams: seam previews (:func:`editor_env.edit.write_seam_previews`): one dict per seam with
-        ``index``, ``output_s``, ``raw_from_s``, ``raw_to_s``, ``discontinuity`` (or None) and ``clip``.
+        ``index``, ``output_s``, ``raw_from_s``, ``raw_to_s``, ``discontinuity`` (or None) and ``clip``, and
+        when rendered by :func:`editor_env.render.render` ``crossfade_s``, ``step_before_db``,
+        ``step_after_db``, ``gain_db`` / ``skipped``.
+    :param labels: the raw's junk labels (:class:`~editor_env.labels.RawLabels`), or None.
     """
     from editor_env.audio import load_audio
 
     html_path, raw_path, edit_path = Path(html_path), Path(raw_path), Path(edit_path)
     raw, edited = load_audio(raw_path), load_audio(edit_path)
-    waves = _png(waveform_figure(raw.samples, edited.samples, edited.sample_rate, edl))
+    waves = _png(waveform_figure(raw.samples, edited.samples, edited.sample_rate, edl, labels))
     pointers = _png(pointer_figure(edl))
 
     def link(path: Path) -> str:
@@ -138,17 +158,32 @@ def write_edit_report(
     )
     seam_rows = ""
     if seams:
+
+        def db(value) -> str:
+            return "-" if value is None else f"{value:+.1f}"
+
+        def matched(s: dict) -> str:
+            if s.get("skipped"):
+                return html.escape(f"not matched: {s['skipped']}")
+            return db(s.get("gain_db")) if "gain_db" in s else "-"
+
         seam_rows = "".join(
             f'<tr class="seam"><td>{s["index"]}</td><td>{s["output_s"]:.2f}</td><td>{s["raw_from_s"]:.2f} &rarr; '
-            f"{s['raw_to_s']:.2f}</td><td>{'-' if s['discontinuity'] is None else format(s['discontinuity'], '.3f')}"
+            f"{s['raw_to_s']:.2f}</td><td>{'-' if s.get('crossfade_s') is None else round(1000 * s['crossfade_s'])}"
+            f"</td><td>{db(s.get('step_before_db'))} &rarr; {db(s.get('step_after_db'))}</td><td>{matched(s)}</td>"
+            f"<td>{'-' if s['discontinuity'] is None else format(s['discontinuity'], '.3f')}"
             f'</td><td><audio controls preload="none" src="{link(Path(s["clip"]))}"></audio></td></tr>'
             for s in seams
         )
         seam_rows = (
             "<h2>Seams</h2><p>Each clip plays the edit from a few seconds before to a few seconds after the seam. "
-            "Discontinuity: 1 - the common reward's per-seam score (spectral and loudness jump beyond the raw's own, "
-            'beat and bar phase); 0 = seamless, "-" = an effect change only.</p><table id="seams"><tr><th>#</th>'
-            "<th>edit time (s)</th><th>raw (s): leaves &rarr; enters</th><th>discontinuity</th><th>listen</th></tr>"
+            "Loudness step: the momentary loudness (EBU R128, 400 ms) just after the seam minus just before it, "
+            "beyond any gain the edit asks for, before &rarr; after the renderer matched it (gain: the matching "
+            "gain, half on each side, eased back to unity over 2 s). Discontinuity: 1 - the common reward's "
+            "per-seam score (spectral and loudness jump beyond the raw's own, beat and bar phase, read from the "
+            'raw); 0 = seamless, "-" = an effect change only.</p><table id="seams"><tr><th>#</th>'
+            "<th>edit time (s)</th><th>raw (s): leaves &rarr; enters</th><th>crossfade (ms)</th>"
+            "<th>loudness step (dB)</th><th>matching gain (dB)</th><th>discontinuity</th><th>listen</th></tr>"
             f"{seam_rows}</table>"
         )
     page = f"""<!DOCTYPE html>

@@ -49,7 +49,8 @@ def _coloured_fraction(png: bytes) -> float:
 def test_report_holds_players_pictures_and_reward(report):
     assert {"raw.wav", "edited.wav", "edl.json", "report.html"} <= {p.name for p in report.iterdir()}
     page = (report / "report.html").read_text()
-    assert len(re.findall(r"<audio [^>]*controls", page)) == 2
+    # the raw, the edit, and a player per seam (--report writes the seam previews)
+    assert len(re.findall(r"<audio [^>]*controls", page)) == 2 + page.count('<tr class="seam">')
     assert 'src="raw.wav"' in page and 'src="edited.wav"' in page  # relative links beside the report
     images = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
     assert len(images) == 2
@@ -76,9 +77,30 @@ def test_report_renders_in_headless_chromium(report):
     command = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"]
     page = (report / "report.html").as_uri()
     dom = subprocess.run([*command, "--dump-dom", page], capture_output=True, text=True, timeout=120).stdout
-    assert dom.count("<audio") == 2 and 'id="waveforms"' in dom and 'id="pointers"' in dom
+    assert (
+        dom.count("<audio") == 2 + dom.count('<tr class="seam">') and 'id="waveforms"' in dom and 'id="pointers"' in dom
+    )
     shot = report / "shot.png"
     subprocess.run(
         [*command, "--window-size=1280,1600", f"--screenshot={shot}", page], capture_output=True, timeout=120
     )
     assert shot.is_file() and _coloured_fraction(shot.read_bytes()) > 0.01  # the pictures rendered, not only text
+
+
+def test_report_lists_every_seam_with_its_loudness_step_and_colours_the_junk(report):
+    from editor_env.edl import EditList
+    from editor_env.labels import RawLabels
+    from editor_env.report import waveform_figure
+
+    pointers = report / "training_data" / "pointer_sequences" / "synth_0000_pointers.npy"
+    args = ["edit", str(report / "raw.wav"), "-o", str(report / "cut.wav"), "--policy", "retarget", "--cut", "8-10"]
+    assert musicedit([*args, "--report", str(report / "cut.html"), "--reference", str(pointers)]) == 0
+    page = (report / "cut.html").read_text()
+    edl = EditList.load(report / "cut.edl.json")
+    assert len(edl.seams()) >= 1 and page.count('<tr class="seam">') == len(edl.seams())
+    assert "loudness step (dB)" in page and "cut.seams/seam_01.wav" in page
+    assert all("step_before_db" in s or "skipped" in s for s in edl.meta["seams"])
+    labels = RawLabels.load(report / "training_data" / "pointer_sequences" / "synth_0000_labels.json")
+    fig = waveform_figure(np.zeros((1, edl.raw_length)), np.zeros((1, 10)), edl.sample_rate, edl, labels)
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert {f"junk: {kind}" for kind in labels.kinds} <= set(legend) and labels.kinds

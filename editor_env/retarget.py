@@ -587,8 +587,8 @@ def retarget_alternatives(
     if constraints is not None:
         constraints.validate(raw_s, analysis.beats.times)
         overrides = {"target_ratio": constraints.ratio(raw_s, config.target_ratio)}
-        if constraints.slack_s is not None:
-            overrides["slack_s"] = float(constraints.slack_s)
+        if constraints.slack_s is not None or constraints.length_mode == "content":
+            overrides["slack_s"] = float(constraints.slack)
         config = dataclasses.replace(config, **overrides)
     n = int(n if n is not None else (constraints.n_alternatives if constraints is not None else 1))
     bar = config.beats_per_bar or DEFAULT_PARAMS.beats_per_bar

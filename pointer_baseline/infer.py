@@ -251,12 +251,7 @@ def _constrained_edits(
     raw_s = raw_length / sample_rate
     constraints.validate(raw_s, beats.times)
     keep_beats, cut_beats = beat_masks(constraints, beats.times, raw_s)
-    edits = constrained_decode(
-        model,
-        inputs,
-        beats.times,
-        beats.bar_position,
-        raw_s,
+    decode_kwargs = dict(
         target_s=constraints.target_s(raw_s),
         slack_s=constraints.slack,
         keep_beats=keep_beats,
@@ -264,10 +259,20 @@ def _constrained_edits(
         n_best=n,
         min_jump_beats=constraints.min_jump_beats,
         end_boundaries=analysis_phrase_boundaries(analysis) if constraints.ending == "phrase" else None,
-        beat_bias=None if content is None else content_beat_bias(content.song),
         params=params,
         **({} if constraints.seam_penalty is None else {"seam_penalty": constraints.seam_penalty}),
     )
+    bias = None if content is None else content_beat_bias(content.song)
+    try:
+        edits = constrained_decode(
+            model, inputs, beats.times, beats.bar_position, raw_s, beat_bias=bias, **decode_kwargs
+        )
+    except PointerError:
+        if bias is None:
+            raise
+        # the bias can crowd every hypothesis that meets the locks out of the beam: the network alone then decides
+        bias = None
+        edits = constrained_decode(model, inputs, beats.times, beats.bar_position, raw_s, **decode_kwargs)
     bounds = np.clip(np.round(np.append(beats.times, raw_s) * sample_rate).astype(np.int64), 0, raw_length)
     bounds[-1] = raw_length
     seconds = round(time.perf_counter() - start, 3)
@@ -280,6 +285,7 @@ def _constrained_edits(
             paradigm="pointer",
             checkpoint=str(checkpoint),
             decoding="constrained beam search",
+            content_bias=bias is not None,
             log_prob=edit.score,
             beam_rank=rank,
             output_beats=int(edit.beats.size),

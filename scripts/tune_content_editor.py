@@ -41,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--weights", default="0.5,1,2,4")
     parser.add_argument("--switch-costs", default="1,2,4")
     parser.add_argument("--slack-fractions", default="0.05")
+    parser.add_argument("--beats-per-bar", default="4", help="retarget's bar for jumps and segments (1: any beat)")
+    parser.add_argument("--min-segment-beats", default="0", help="retarget's shortest segment (0: one bar)")
     parser.add_argument("--out", type=Path, default=Path("bench_output/tune_content_editor"))
     args = parser.parse_args(argv)
     floats = lambda text: [float(x) for x in text.split(",") if x]  # noqa: E731
@@ -60,11 +62,17 @@ def main(argv: list[str] | None = None) -> int:
             sr, n = audio_extent(task.raw_path)
             prepared.append((task, RawLabels.load(path), model.predict(task.analysis), sr, n))
     rows = []
-    for weight, switch, fraction in itertools.product(
-        floats(args.weights), floats(args.switch_costs), floats(args.slack_fractions)
+    for weight, switch, fraction, bar, min_seg in itertools.product(
+        floats(args.weights),
+        floats(args.switch_costs),
+        floats(args.slack_fractions),
+        floats(args.beats_per_bar),
+        floats(args.min_segment_beats),
     ):
         figures = {"F": [], "JR": [], "SK": [], "seams_per_min": [], "decision_F": [], "failed": 0}
-        config = dataclasses.replace(RetargetConfig(), content_weight=weight)
+        config = dataclasses.replace(
+            RetargetConfig(), content_weight=weight, beats_per_bar=int(bar), min_segment_beats=int(min_seg) or None
+        )
         for task, labels, prediction, sr, n in prepared:
             raw_s = n / sr
             keep = keep_decision(prediction.song, switch_cost=switch)
@@ -90,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
                 "content_weight": weight,
                 "switch_cost": switch,
                 "slack_fraction": fraction,
+                "beats_per_bar": int(bar),
+                "min_segment_beats": int(min_seg) or int(bar),
                 **{k: float(np.nanmean(v)) if isinstance(v, list) and v else v for k, v in figures.items()},
             }
         )
@@ -97,12 +107,14 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         f"Content-driven retarget on {len(prepared)} recordings of {data} (model {args.model}):",
         "",
-        "| content weight | switch cost | slack fraction | F | junk removed | song kept | seams / min | keep decision F | failed |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| content weight | switch cost | slack fraction | bar (beats) | shortest segment | F | junk removed | song kept | "
+        "seams / min | keep decision F | failed |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['content_weight']:g} | {r['switch_cost']:g} | {r['slack_fraction']:g} | {r['F']:.4f} | {r['JR']:.4f} | "
+            f"| {r['content_weight']:g} | {r['switch_cost']:g} | {r['slack_fraction']:g} | {r['beats_per_bar']} | "
+            f"{r['min_segment_beats']} | {r['F']:.4f} | {r['JR']:.4f} | "
             f"{r['SK']:.4f} | {r['seams_per_min']:.2f} | {r['decision_F']:.4f} | {r['failed']} |"
         )
     text = "\n".join(lines)

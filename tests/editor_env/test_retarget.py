@@ -128,13 +128,20 @@ def test_retarget_can_lengthen_with_backward_jumps(jam):
 def test_musicedit_edit_writes_audio_and_edl_and_protects_its_input(jam, tmp_path, capsys):
     raw_path, raw, _ = jam
     out = tmp_path / "out" / "jam_edit.flac"
-    assert main(["edit", str(raw_path), "-o", str(out), "--slack", "2"]) == 0
+    assert main(["edit", str(raw_path), "-o", str(out), "--target-ratio", "0.67", "--slack", "2"]) == 0
     printed = capsys.readouterr().out
     assert "segment" in printed and str(out) in printed
     data, sr = sf.read(out, always_2d=True)
     assert sr == SR and abs(data.shape[0] / SR - 0.67 * 40.0) <= 2.0
     edl = EditList.load(tmp_path / "out" / "jam_edit.edl.json")
     assert edl.output_length() == data.shape[0] and edl.meta["source"] == raw_path.name
+    assert edl.meta["length_mode"] == "target"
+    # without a target the music chooses the length (the shipped content model), within the slack asked for
+    auto = tmp_path / "out" / "jam_auto.wav"
+    assert main(["edit", str(raw_path), "-o", str(auto), "--slack", "2"]) == 0
+    edl = EditList.load(tmp_path / "out" / "jam_auto.edl.json")
+    assert edl.meta["length_mode"] == "content"
+    assert abs(edl.output_length() / SR - edl.meta["content_target_s"]) <= 2.0 + 1e-3
 
     before = raw_path.read_bytes()
     assert main(["edit", str(raw_path), "-o", str(raw_path)]) == 2

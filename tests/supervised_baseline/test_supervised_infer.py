@@ -58,7 +58,7 @@ def test_cli_trains_and_infers_on_cpu_within_a_minute(trained, tmp_path):
 
     mel = np.load(tmp_path / "edited.mel.npy")
     edl = EditList.load(tmp_path / "edited.edl.json")
-    assert edl.meta["paradigm"] == "supervised" and edl.meta["labels"] == "retarget"
+    assert edl.meta["paradigm"] == "supervised" and edl.meta["labels"] == "retarget with the content model"
     assert mel.dtype == np.float32 and mel.shape == (128, edl.to_pointers().size)
     assert 0.0 <= mel.min() and mel.max() <= 1.0
     audio, sr = sf.read(out)

@@ -51,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--recipe", default="scripts/train_defaults.sh", help="how the models were trained")
     parser.add_argument("--seed", type=int, default=0, help="the training seed of the recipe")
     parser.add_argument("--benchmark-command", default="", help="the command that made the benchmark")
+    parser.add_argument("--content-recipe", default="", help="how the shipped content model was trained")
     args = parser.parse_args(argv)
 
     bench = json.loads(args.benchmark.read_text())
@@ -71,6 +72,9 @@ def main(argv: list[str] | None = None) -> int:
             "summary": bench["summary"],
         },
     }
+    content = args.models_dir / "content.pt"
+    if content.is_file():
+        record["content_model"] = {"checkpoint": content.name, "recipe": args.content_recipe}
     if paradigm == "retarget":
         record["why"] = "no learned model beat the retarget editor's held-out reward on this benchmark"
     else:
@@ -91,8 +95,10 @@ def main(argv: list[str] | None = None) -> int:
     if table.is_file():
         with atomic_path(args.models_dir / "benchmark.md") as tmp:
             shutil.copyfile(table, tmp)
-    if previous and previous != record["checkpoint"]:
-        (args.models_dir / previous).unlink(missing_ok=True)  # the replaced default's weights (ours, not a user's)
+    if previous and record["checkpoint"] and previous != record["checkpoint"]:
+        # the replaced default's weights (ours, not a user's); when retarget becomes the default, the learned
+        # models stay shipped for --policy NAME
+        (args.models_dir / previous).unlink(missing_ok=True)
     print("held-out reward: " + ", ".join(f"{k} {v:.4f}" for k, v in sorted(rewards.items(), key=lambda kv: -kv[1])))
     print(f"default: {paradigm}" + (f" ({args.models_dir / record['checkpoint']})" if record["checkpoint"] else ""))
     return 0

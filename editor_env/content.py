@@ -43,24 +43,13 @@ import numpy as np
 
 from editor_env.errors import MusicEditError
 from editor_env.features import N_BEAT_FEATURES, Analysis, feature_slice
+from editor_env.jams import JUNK_KINDS
 from editor_env.params import DEFAULT_PARAMS, AudioParams
 
 CONTENT_FORMAT = "musicedit-content-model"
 FEATURE_VERSION = 1
 """Bumped whenever :func:`content_features` changes; a checkpoint of another version is refused."""
-CONTENT_KINDS = (
-    "count_in",
-    "talk",
-    "tuning",
-    "noodle",
-    "false_start",
-    "bad_take",
-    "repeat",
-    "dead_air",
-    "applause",
-    "feedback",
-    "tail",
-)
+CONTENT_KINDS = JUNK_KINDS
 """The junk kinds the kind head tells apart (the jam maker's; the synthetic generator's map onto them)."""
 KIND_ALIASES = {"silence": "dead_air"}
 """Other labellers' names for the same kinds (the synthetic generator says ``silence``)."""

@@ -56,33 +56,80 @@ class Audio:
         return self.samples.mean(axis=0, dtype=np.float32)
 
 
-def load_audio(path: str | os.PathLike) -> Audio:
-    """Read an audio file at its own rate and channel count, as float32 ``(channels, n)``.
+MAX_ABS_SAMPLE = 1e4
+"""Largest sample magnitude accepted (full scale is 1.0; 1e4 is 80 dB above it). Float files may overshoot
+full scale a little; values far beyond it are a broken export, and squared in the analysis they overflow."""
+READ_WHOLE_BYTES = 1 << 30
+"""A file whose declared samples (as float32) exceed this and 32 times its size is read block by block, so
+a header that claims more than the file holds (20 h in a few kB) cannot make the reader allocate it all."""
 
-    :raises AudioLoadError: the file is missing, empty, unreadable, has no samples, contains
-        non-finite values, or has a sample rate outside 8-192 kHz. The message names the file.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise AudioLoadError(f"Audio file {path} does not exist (or is not a file).")
-    if path.stat().st_size == 0:
-        raise AudioLoadError(f"Audio file {path} is empty (0 bytes): re-export or remove it.")
-    try:
-        data, sample_rate = sf.read(path, dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
-        raise AudioLoadError(
-            f"Cannot decode audio file {path}: {exc}. It may be corrupt or in a format "
-            "libsndfile does not read; convert it to WAV or FLAC."
-        ) from exc
-    if data.shape[0] == 0:
-        raise AudioLoadError(f"Audio file {path} holds no samples: re-export or remove it.")
+
+def _decode_error(path: Path, exc: BaseException) -> AudioLoadError:
+    reason = str(exc).strip().rstrip(".") or type(exc).__name__
+    return AudioLoadError(
+        f"Cannot decode audio file {path}: {reason}. It may be corrupt or in a format "
+        "libsndfile does not read; convert it to WAV or FLAC."
+    )
+
+
+def _check_rate(path: Path, sample_rate: int) -> None:
     if not MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE:
         raise AudioLoadError(
             f"Audio file {path} has sample rate {sample_rate} Hz; MusicEdit reads "
             f"{MIN_SAMPLE_RATE}-{MAX_SAMPLE_RATE} Hz. Resample it first."
         )
-    if not np.isfinite(data).all():
-        raise AudioLoadError(f"Audio file {path} contains NaN or infinite samples.")
+
+
+def check_samples(path: Path, samples: np.ndarray) -> None:
+    """Refuse non-finite samples and magnitudes above :data:`MAX_ABS_SAMPLE`, naming the file."""
+    if not np.isfinite(samples).all():
+        raise AudioLoadError(f"Audio file {path} contains NaN or infinite samples: re-export it.")
+    peak = float(np.max(np.abs(samples))) if samples.size else 0.0
+    if peak > MAX_ABS_SAMPLE:
+        raise AudioLoadError(
+            f"Audio file {path} has samples up to {peak:.3g} (full scale is 1.0): it is not a usable recording "
+            "(a wrong gain or a broken export); normalise or re-export it."
+        )
+
+
+def load_audio(path: str | os.PathLike) -> Audio:
+    """Read an audio file at its own rate and channel count, as float32 ``(channels, n)``.
+
+    A header that declares far more samples than the file can hold is not trusted: such a file is read
+    block by block (:data:`READ_WHOLE_BYTES`), so only the samples really there take memory.
+
+    :raises AudioLoadError: the file is missing, empty, unreadable, has no samples, contains
+        non-finite or absurdly large values (:func:`check_samples`), has a sample rate outside 8-192 kHz, or
+        does not fit in memory. The message names the file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise AudioLoadError(f"Audio file {path} does not exist (or is not a file).")
+    size = path.stat().st_size
+    if size == 0:
+        raise AudioLoadError(f"Audio file {path} is empty (0 bytes): re-export or remove it.")
+    sample_rate = frames = 0
+    try:
+        with sf.SoundFile(str(path)) as fh:
+            sample_rate, channels, frames = int(fh.samplerate), int(fh.channels), int(fh.frames)
+            _check_rate(path, sample_rate)
+            if frames * channels * 4 > max(READ_WHOLE_BYTES, 32 * size):
+                blocks = list(fh.blocks(blocksize=1 << 16, dtype="float32", always_2d=True))
+                data = np.concatenate(blocks) if blocks else np.zeros((0, channels), np.float32)
+            else:
+                data = fh.read(dtype="float32", always_2d=True)
+    except AudioLoadError:
+        raise
+    except MemoryError as exc:
+        raise AudioLoadError(
+            f"Audio file {path} is too long to load into memory ({frames / max(sample_rate, 1) / 3600:.1f} h "
+            "declared): split it into shorter recordings."
+        ) from exc
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError, OverflowError) as exc:
+        raise _decode_error(path, exc) from exc
+    if data.shape[0] == 0:
+        raise AudioLoadError(f"Audio file {path} holds no samples: re-export or remove it.")
+    check_samples(path, data)
     return Audio(np.ascontiguousarray(data.T), int(sample_rate), path)
 
 
@@ -94,7 +141,7 @@ def audio_extent(path: str | os.PathLike) -> tuple[int, int]:
     try:
         info = sf.info(str(path))
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
-        raise AudioLoadError(f"Cannot read the header of audio file {path}: {exc}.") from exc
+        raise AudioLoadError(f"Cannot read the header of audio file {path}: {str(exc).rstrip('.')}.") from exc
     return int(info.samplerate), int(info.frames)
 
 
@@ -127,26 +174,18 @@ def stream_analysis_signal(
     if not path.is_file() or path.stat().st_size == 0:
         load_audio(path)  # raises the missing / empty file's error
     sample_rate, _ = audio_extent(path)
-    if not MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE:
-        raise AudioLoadError(
-            f"Audio file {path} has sample rate {sample_rate} Hz; MusicEdit reads "
-            f"{MIN_SAMPLE_RATE}-{MAX_SAMPLE_RATE} Hz. Resample it first."
-        )
+    _check_rate(path, sample_rate)
     stream = None
     if sample_rate != params.sample_rate:
         stream = soxr.ResampleStream(sample_rate, params.sample_rate, 1, dtype="float32", quality="HQ")
     blocksize = max(int(block_seconds * sample_rate), 1)
     try:
         for block in sf.blocks(str(path), blocksize=blocksize, dtype="float32", always_2d=True):
-            if not np.isfinite(block).all():
-                raise AudioLoadError(f"Audio file {path} contains NaN or infinite samples.")
+            check_samples(path, block)
             mono = block.mean(axis=1, dtype=np.float32)
             yield mono if stream is None else stream.resample_chunk(mono)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
-        raise AudioLoadError(
-            f"Cannot decode audio file {path}: {exc}. It may be corrupt or in a format "
-            "libsndfile does not read; convert it to WAV or FLAC."
-        ) from exc
+        raise _decode_error(path, exc) from exc
     if stream is not None:
         yield stream.resample_chunk(np.zeros(0, np.float32), last=True)
 
@@ -164,8 +203,27 @@ def write_audio(path: str | os.PathLike, samples: np.ndarray, sample_rate: int, 
     if subtype is None and path.suffix.lower() == ".wav":
         subtype = "PCM_16"
     with atomic_path(path) as tmp:
-        sf.write(tmp, data, sample_rate, subtype=subtype)
+        try:
+            sf.write(tmp, data, sample_rate, subtype=subtype)
+        except sf.LibsndfileError as exc:  # libsndfile says "System error." for a full disk: give the OS's reason
+            raise _os_error(tmp, data.nbytes, exc) from exc
     return path
+
+
+def _os_error(path: Path, nbytes: int, exc: Exception) -> OSError:
+    """The :class:`OSError` behind a failed libsndfile write of ``nbytes`` to ``path``: ``ENOSPC`` when its
+    file system has less room than that left, else ``EIO`` with libsndfile's message
+    (:func:`editor_env.io.atomic_path` turns a full disk into an error naming the folder)."""
+    import errno
+
+    try:
+        stat = os.statvfs(path.parent)
+        free = stat.f_bavail * stat.f_frsize
+    except (OSError, AttributeError):
+        free = None
+    if free is not None and free < nbytes:
+        return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+    return OSError(errno.EIO, f"cannot write audio ({exc})", str(path))
 
 
 def mel_spectrogram(

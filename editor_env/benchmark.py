@@ -174,6 +174,34 @@ def score_edit(
     return row
 
 
+def resolve_checkpoints(
+    paradigms: list[str], checkpoints: dict[str, str] | None = None, models_dir: str | os.PathLike | None = None
+) -> tuple[dict[str, str], dict[str, str]]:
+    """``(checkpoints, shipped)``: ``checkpoints`` plus, for every learned paradigm given none, the model of that
+    paradigm that ships with the package (:func:`editor_env.defaults.shipped_checkpoint`); ``shipped`` lists
+    those (``{paradigm: path}``), for the report to say so.
+
+    :raises MusicEditError: a learned paradigm without a checkpoint when none of its kind ships; the message
+        names the training command and the flag.
+    """
+    from editor_env.defaults import MODELS_DIR, shipped_checkpoint
+    from editor_env.paradigms import get_paradigm
+
+    checkpoints, shipped = dict(checkpoints or {}), {}
+    for name in paradigms:
+        paradigm = get_paradigm(name)
+        if not paradigm.needs_checkpoint or checkpoints.get(name):
+            continue
+        found = shipped_checkpoint(paradigm.name, MODELS_DIR if models_dir is None else models_dir)
+        if found is None:
+            raise MusicEditError(
+                f"Paradigm {name!r} needs a trained model and none ships with musicedit: train one with "
+                f"`{paradigm.trained_by}` and pass --checkpoint {name}=PATH."
+            )
+        checkpoints[name] = shipped[name] = str(found)
+    return checkpoints, shipped
+
+
 def run_benchmark(
     data_dir: str | os.PathLike,
     paradigms: list[str],
@@ -198,13 +226,16 @@ def run_benchmark(
     ``length`` component and ``ratio_error`` judge each recording against the length it was asked for.
 
     :param paradigms: names from :data:`editor_env.paradigms.PARADIGMS`.
-    :param checkpoints: ``{paradigm: checkpoint}`` for the learned paradigms.
+    :param checkpoints: ``{paradigm: checkpoint}`` for the learned paradigms; a learned paradigm left out uses
+        the model of its kind that ships with the package (:func:`resolve_checkpoints`; listed in
+        ``settings["shipped_models"]``).
     :param samples: only these recordings (default: all of the data set).
     :param target_ratio: output / raw length asked for; None: the music chooses.
     :param slack_s: allowed miss of the length, seconds (None: 2 s, or the content mode's own).
     :param seam_penalty: the pointer network's cost per seam in nats
         (:class:`~editor_env.constraints.EditConstraints`; None: the decoder's default).
-    :raises MusicEditError: an unknown paradigm, a learned paradigm without its checkpoint, or a data
+    :raises MusicEditError: an unknown paradigm, a learned paradigm without its checkpoint (none given, none
+        shipped) or with another paradigm's, or a data
         set without recordings. A paradigm that fails on one recording is recorded as an error row
         (named in the report); the others go on.
     """
@@ -226,6 +257,7 @@ def run_benchmark(
     unknown = set(checkpoints) - set(paradigms)
     if unknown:
         raise MusicEditError(f"--checkpoint given for {sorted(unknown)}, which are not in --paradigms {paradigms}.")
+    checkpoints, shipped = resolve_checkpoints(paradigms, checkpoints)
     for name in paradigms:
         check_checkpoint(name, checkpoints.get(name))
     tasks = load_tasks(data_dir, cache_dir, samples=samples, params=params)
@@ -290,6 +322,7 @@ def run_benchmark(
         "data_dir": str(data_dir),
         "paradigms": list(paradigms),
         "checkpoints": checkpoints,
+        "shipped_models": shipped,
         "samples": [t.name for t in tasks],
         "with_reference": sum(t.reference is not None for t in tasks),
         "with_labels": sum(labels_path(data_dir, t.name).is_file() for t in tasks),
@@ -353,6 +386,12 @@ def markdown_table(result: BenchmarkResult) -> str:
     lines.append("|---" * (len(COMPONENTS) + 1) + "|")
     for s in summary:
         lines.append(f"| {s['paradigm']} | " + " | ".join(_fmt(s[c]) for c in COMPONENTS) + " |")
+    shipped = result.settings.get("shipped_models") or {}
+    if shipped:
+        lines += [
+            "",
+            "Shipped models used (no --checkpoint given): " + ", ".join(f"{k} {v}" for k, v in shipped.items()),
+        ]
     errors = [r for r in result.rows if r.get("error")]
     if errors:
         lines += ["", "Failed edits:", ""] + [f"- {r['paradigm']} on {r['sample']}: {r['error']}" for r in errors]
@@ -367,6 +406,31 @@ def _write_csv(path: Path, rows: list[dict[str, Any]], fields: list[str]) -> Non
             writer.writerow({k: ("" if _missing(row.get(k)) else row.get(k)) for k in fields})
 
 
+def _grouped_bars(summary, columns, labels, colours, path: Path, *, title: str, ylabel: str, divider=None) -> Path:
+    """A PNG of grouped bars: one group per column of ``summary`` rows, one bar per paradigm (values in [0, 1])."""
+    import matplotlib.pyplot as plt
+
+    n = len(summary)
+    width = 0.8 / max(n, 1)
+    x = np.arange(len(columns))
+    fig, ax = plt.subplots(figsize=(2.0 + 1.0 * len(columns), 4))
+    for i, s in enumerate(summary):
+        values = [0.0 if _missing(s[c]) else s[c] for c in columns]
+        ax.bar(x + (i - (n - 1) / 2) * width, values, width, label=s["paradigm"], color=colours[s["paradigm"]])
+    if divider is not None:
+        ax.axvline(divider, color="grey", lw=0.8)
+    ax.set_xticks(x, labels, rotation=30, ha="right")
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=8, ncol=min(n, 6))
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+    return path
+
+
 def plot_benchmark(result: BenchmarkResult, out_dir: Path) -> list[Path]:
     """``components.png`` (grouped bars of the mean components per paradigm), ``per_sample.png``
     (each paradigm's reward against the retarget editor's on the same recording) and, for labelled data,
@@ -379,23 +443,18 @@ def plot_benchmark(result: BenchmarkResult, out_dir: Path) -> list[Path]:
     summary = result.summary()
     names = [s["paradigm"] for s in summary]
     components = [c for c in ("reward", *COMPONENTS) if any(not _missing(s[c]) for s in summary)]
-    colours = {name: f"C{i}" for i, name in enumerate(names)}  # the same colour per paradigm in both plots
-    fig, ax = plt.subplots(figsize=(2.0 + 1.2 * len(components), 4))
-    width = 0.8 / max(len(names), 1)
-    x = np.arange(len(components))
-    for i, s in enumerate(summary):
-        values = [0.0 if _missing(s[c]) else s[c] for c in components]
-        ax.bar(x + (i - (len(names) - 1) / 2) * width, values, width, label=s["paradigm"], color=colours[s["paradigm"]])
-    ax.set_xticks(x, components, rotation=30, ha="right")
-    ax.set_ylim(0, 1.05)
-    ax.set_ylabel("mean over recordings (1 = best)")
-    ax.set_title("Common reward and its components per paradigm")
-    ax.legend(fontsize=8, ncol=min(len(names), 5))
-    fig.tight_layout()
-    paths = [out_dir / "components.png"]
-    with atomic_path(paths[0]) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
+    colours = {name: f"C{i}" for i, name in enumerate(names)}  # the same colour per paradigm in every plot
+    paths = [
+        _grouped_bars(
+            summary,
+            components,
+            components,
+            colours,
+            out_dir / "components.png",
+            title="Common reward and its components per paradigm",
+            ylabel="mean over recordings (1 = best)",
+        )
+    ]
 
     by_sample = {(r["paradigm"], r["sample"]): r.get("reward") for r in result.rows if not r.get("error")}
     samples = sorted({r["sample"] for r in result.rows})
@@ -425,24 +484,18 @@ def plot_benchmark(result: BenchmarkResult, out_dir: Path) -> list[Path]:
     if kinds:
         columns = ["junk_removed", "song_kept", "junk_f", *(f"removed_{k}" for k in kinds)]
         labels = ["junk removed", "song kept", "F", *(k.replace("_", " ") for k in kinds)]
-        fig, ax = plt.subplots(figsize=(2.0 + 0.9 * len(columns), 4))
-        x = np.arange(len(columns))
-        for i, s in enumerate(summary):
-            values = [0.0 if _missing(s[c]) else s[c] for c in columns]
-            ax.bar(
-                x + (i - (len(names) - 1) / 2) * width, values, width, label=s["paradigm"], color=colours[s["paradigm"]]
+        paths.append(
+            _grouped_bars(
+                summary,
+                columns,
+                labels,
+                colours,
+                out_dir / "junk_kinds.png",
+                title="Junk removed, song kept, and each kind of junk removed, per paradigm",
+                ylabel="share (mean over recordings)",
+                divider=2.5,
             )
-        ax.axvline(2.5, color="grey", lw=0.8)
-        ax.set_xticks(x, labels, rotation=30, ha="right")
-        ax.set_ylim(0, 1.05)
-        ax.set_ylabel("share (mean over recordings)")
-        ax.set_title("Junk removed, song kept, and each kind of junk removed, per paradigm")
-        ax.legend(fontsize=8, ncol=min(len(names), 6))
-        fig.tight_layout()
-        paths.append(out_dir / "junk_kinds.png")
-        with atomic_path(paths[-1]) as tmp:
-            fig.savefig(tmp, dpi=110, format="png")
-        plt.close(fig)
+        )
     return paths
 
 

@@ -249,29 +249,32 @@ def precache_sample(
     seconds = 0.0
     raw_key, beats_key, stems = raw_cache_keys(pair, cache_dir, params)
     raw_mel_path, raw_beats_path = features_path(cache_dir, pair.name, "raw"), beats_path(cache_dir, pair.name)
-    todo_raw = not (is_fresh(raw_mel_path, raw_key) and is_fresh(raw_beats_path, beats_key))
+    mel_fresh, beats_fresh = is_fresh(raw_mel_path, raw_key), is_fresh(raw_beats_path, beats_key)
+    todo_raw = not (mel_fresh and beats_fresh)
     if todo_raw:
         frames, n_samples = frames_of(pair.raw_path, params)
         energy = None if stems is None else stems.energy_db(params, frames.n_frames)
         analysis = beat_analysis(
             frames, n_samples / params.sample_rate, params, stem_energy_db=energy, tempo_bpm=long_tempo(frames, params)
         )
-        _save_npz(raw_mel_path, raw_key, params, mel=analysis.mel)
+        if not mel_fresh:  # a finished file is left alone (an interrupted run's rerun writes only what is missing)
+            _save_npz(raw_mel_path, raw_key, params, mel=analysis.mel)
         grid = analysis.beats
-        _save_npz(
-            raw_beats_path,
-            beats_key,
-            params,
-            beat_times=grid.times,
-            bar_position=grid.bar_position,
-            downbeats=grid.downbeats,
-            tempo=np.array(grid.tempo),
-            beat_source=np.array(grid.source),
-            duration=np.array(analysis.duration),
-            features=analysis.features,
-            feature_names=np.array(FEATURE_NAMES),
-            stem_source=np.array("" if stems is None else stems.source),
-        )
+        if not beats_fresh:
+            _save_npz(
+                raw_beats_path,
+                beats_key,
+                params,
+                beat_times=grid.times,
+                bar_position=grid.bar_position,
+                downbeats=grid.downbeats,
+                tempo=np.array(grid.tempo),
+                beat_source=np.array(grid.source),
+                duration=np.array(analysis.duration),
+                features=analysis.features,
+                feature_names=np.array(FEATURE_NAMES),
+                stem_source=np.array("" if stems is None else stems.source),
+            )
         seconds += analysis.duration
     todo_edit = False
     if pair.edit_path is not None:

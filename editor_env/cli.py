@@ -233,7 +233,8 @@ def _add_edit(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--checkpoint",
         default=None,
-        help="trained model of a learned policy (e.g. models/v1/best.pt); default: the shipped model of that policy",
+        help="trained model of a learned policy (e.g. models/v1/best.pt); given without --policy, the policy is the "
+        "one the checkpoint says it is; default: the shipped model of that policy",
     )
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     p.add_argument("--edl", type=Path, default=None, help="where to write the EDL JSON (default OUT_STEM.edl.json)")
@@ -439,7 +440,8 @@ def _add_benchmark(sub: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         metavar="NAME=PATH",
-        help="trained model of a learned paradigm, e.g. bc_ppo=models/v1/best.pt (repeatable)",
+        help="trained model of a learned paradigm, e.g. bc_ppo=models/v1/best.pt (repeatable); a learned paradigm "
+        "without one uses the model of its kind that ships with musicedit (today: pointer), if any",
     )
     p.add_argument("--samples", nargs="+", default=None, help="only these recordings")
     p.add_argument(
@@ -473,15 +475,18 @@ def _parse_checkpoints(items: list[str]) -> dict[str, str]:
 
 
 def _run_benchmark(args: argparse.Namespace) -> int:
-    from editor_env.benchmark import markdown_table, run_benchmark, write_report
+    from editor_env.benchmark import markdown_table, resolve_checkpoints, run_benchmark, write_report
     from editor_env.reward import RewardConfig
 
     paradigms = [p.strip() for p in args.paradigms.split(",") if p.strip()]
     reward_config = RewardConfig.from_json(args.reward_config) if args.reward_config else None
+    checkpoints = _parse_checkpoints(args.checkpoint)
+    for name, path in resolve_checkpoints(paradigms, checkpoints)[1].items():
+        print(f"{name}: no --checkpoint {name}=PATH given; using the shipped {name} model {path}")
     result = run_benchmark(
         args.data,
         paradigms,
-        checkpoints=_parse_checkpoints(args.checkpoint),
+        checkpoints=checkpoints,
         cache_dir=args.cache_dir,
         samples=args.samples,
         target_ratio=args.target_ratio,
@@ -526,6 +531,10 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except MusicEditError as exc:
         print(f"musicedit {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # the machine, not the input (a file that vanished, a device error): one line, no traceback
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"musicedit {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"musicedit {args.command}: interrupted; finished files are kept, rerun to resume.", file=sys.stderr)

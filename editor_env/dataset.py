@@ -88,8 +88,10 @@ def discover_pairs(
             _check_file(pair.raw_path, MIN_RAW_SECONDS, problems)
             if pair.edit_path is not None:
                 _check_file(pair.edit_path, MIN_EDIT_SECONDS, problems)
+    if len(problems) == 1:  # one line, as every other error
+        raise DatasetError(f"Data set {data_dir} has a problem: {problems[0]}")
     if problems:
-        raise DatasetError(f"Data set {data_dir} has {len(problems)} problem(s):\n  " + "\n  ".join(problems))
+        raise DatasetError(f"Data set {data_dir} has {len(problems)} problems:\n  " + "\n  ".join(problems))
     if not pairs:
         raise DatasetError(f"Data set {data_dir} holds no raw recordings in {input_dir} (expected {{sample}}_raw.wav).")
     return pairs
@@ -118,8 +120,8 @@ def _check_file(path: Path, min_seconds: float, problems: list[str]) -> None:
         return
     try:
         info = sf.info(path)
-    except (sf.LibsndfileError, RuntimeError) as exc:
-        problems.append(f"{path}: unreadable audio ({exc}); re-export it as WAV or FLAC")
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
+        problems.append(f"{path}: unreadable audio ({str(exc).rstrip('.')}); re-export it as WAV or FLAC")
         return
     duration = info.frames / info.samplerate if info.samplerate else 0.0
     if duration < min_seconds:

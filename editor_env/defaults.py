@@ -40,7 +40,16 @@ class DefaultModel:
     def describe(self) -> str:
         """One line for users: which model edits and how it was chosen."""
         if self.checkpoint is None:
-            return f"the {self.paradigm} editor (no shipped model beat it on the benchmark)"
+            content = self.record.get("content_model")
+            with_content = ""
+            if content:
+                from editor_env.content import content_available
+
+                if content_available():
+                    with_content = (
+                        " with the shipped content model (what a musician keeps; the music chooses the length)"
+                    )
+            return f"the {self.paradigm} editor{with_content} (no shipped learned editor beat it on the benchmark)"
         rewards = self.record.get("benchmark", {}).get("reward", {})
         figures = ""
         if self.paradigm in rewards and "retarget" in rewards:
@@ -78,21 +87,50 @@ def default_model(models_dir: str | Path = MODELS_DIR) -> DefaultModel:
     return DefaultModel(paradigm, checkpoint, record)
 
 
+def shipped_checkpoint(paradigm: str, models_dir: str | Path = MODELS_DIR) -> Path | None:
+    """The model of ``paradigm`` (aliases included) that ships in ``models_dir``, or None.
+
+    The default model's checkpoint (``default.json``) when it is of that paradigm; else a checkpoint file in
+    ``models_dir`` that says it is one (:func:`editor_env.checkpoints.checkpoint_info`).
+    """
+    from editor_env.checkpoints import canonical, checkpoint_info
+
+    wanted = canonical(paradigm)
+    shipped = default_model(models_dir)
+    if shipped.checkpoint is not None and canonical(shipped.paradigm) == wanted:
+        return shipped.checkpoint
+    for path in sorted(Path(models_dir).glob("*")):
+        if path.suffix not in (".pt", ".zip") or path == shipped.checkpoint or not path.is_file():
+            continue
+        try:
+            if canonical(checkpoint_info(path).paradigm) == wanted:
+                return path
+        except MusicEditError:
+            continue  # not a checkpoint we can read: not a shipped model
+    return None
+
+
 def resolve_editor(policy: str | None, checkpoint: str | None, models_dir: str | Path = MODELS_DIR):
     """The editor ``musicedit edit`` runs: ``(policy, checkpoint, description)``.
 
-    No ``policy`` and no ``checkpoint``: the shipped default. A learned ``policy`` without a
-    ``checkpoint``: the shipped default's weights when they are of that paradigm (its aliases
-    included). Anything else is taken as given.
+    No ``policy`` and no ``checkpoint``: the shipped default. A ``checkpoint`` without a ``policy``: the paradigm
+    the checkpoint says it is (:func:`editor_env.checkpoints.checkpoint_info`). A learned ``policy`` without a
+    ``checkpoint``: the shipped default's weights when they are of that paradigm (its aliases included).
+    Anything else is taken as given (a checkpoint of another paradigm is refused later, naming it).
 
-    :raises MusicEditError: a ``checkpoint`` without a ``policy`` (which paradigm would read it?).
+    :raises MusicEditError: a ``checkpoint`` without a ``policy`` that is unreadable, or is the content model.
     """
     from editor_env.paradigms import ALIASES
 
     if policy is None and checkpoint is not None:
-        raise MusicEditError(
-            f"--checkpoint {checkpoint} needs --policy (bc, bc_ppo, pointer or supervised) to say which model it is."
-        )
+        from editor_env.checkpoints import checkpoint_info, how_to_use
+
+        if not Path(checkpoint).is_file():
+            raise MusicEditError(f"--checkpoint {checkpoint} does not exist: give a trained model's file.")
+        info = checkpoint_info(checkpoint)
+        if info.paradigm == "content":
+            raise MusicEditError(f"--checkpoint {checkpoint}: {how_to_use(info)}.")
+        return info.paradigm, str(checkpoint), f"the {info.paradigm} editor ({checkpoint}: {info.describe()})"
     if policy is None or (checkpoint is None and policy != "retarget"):
         shipped = default_model(models_dir)
         canonical = ALIASES.get(policy, policy)
@@ -101,5 +139,9 @@ def resolve_editor(policy: str | None, checkpoint: str | None, models_dir: str |
         ):
             checkpoint = None if shipped.checkpoint is None else str(shipped.checkpoint)
             return shipped.paradigm if policy is None else policy, checkpoint, shipped.describe()
+    if checkpoint is not None and policy not in ("retarget", "keep_all"):
+        from editor_env.checkpoints import check_paradigm
+
+        check_paradigm(checkpoint, policy)  # another paradigm's checkpoint is named before any work
     text = f"the {policy} editor" + (f" ({checkpoint})" if checkpoint else "")
     return policy, checkpoint, text

@@ -254,6 +254,7 @@ def edit_file(
     from editor_env.render import render
 
     raw = load_audio(raw_path)
+    check_duration(raw_path, raw.duration)
     if constraints is not None:
         constraints.validate(raw.duration)  # before the analysis: regions, target
     analysis = analyze_signal(analysis_signal(raw, params), params)
@@ -276,7 +277,12 @@ def edit_file(
         constraints=constraints,
         config=config,
     )
-    edls = run_alternatives(policy, request)
+    try:
+        edls = run_alternatives(policy, request)
+    except MusicEditError as exc:  # the editor's own reason ("nothing worth keeping" ...): say which file
+        if str(raw_path) in str(exc):
+            raise
+        raise type(exc)(f"{raw_path}: {exc}") from exc
     results = []
     for rank, (edl, out, path) in enumerate(zip(edls, outputs, edl_paths), start=1):
         edl.meta["source"] = raw_path.name
@@ -317,6 +323,21 @@ def edit_file(
     best = results[0]
     best.alternatives = results[1:]
     return best
+
+
+def check_duration(raw_path: str | os.PathLike, seconds: float) -> None:
+    """Refuse a recording shorter than :data:`editor_env.dataset.MIN_RAW_SECONDS` (as the data sets do).
+
+    :raises AudioLoadError: naming the file, its length and the minimum.
+    """
+    from editor_env.dataset import MIN_RAW_SECONDS
+    from editor_env.errors import AudioLoadError
+
+    if seconds < MIN_RAW_SECONDS:
+        raise AudioLoadError(
+            f"Audio file {raw_path} is {seconds:.2f} s long, shorter than the {MIN_RAW_SECONDS:g} s MusicEdit edits "
+            "(the analysis needs a few beats of context): use a longer recording."
+        )
 
 
 def _relative(target: Path, folder: Path) -> str:
@@ -409,6 +430,11 @@ def _supervised_file(raw_path, out_path, checkpoint, target_ratio, slack_s, devi
     from supervised_baseline.infer import edit_to_files
 
     check_checkpoint("supervised", None if checkpoint is None else str(checkpoint))
+    from editor_env.audio import load_audio
+
+    raw = load_audio(raw_path)  # a damaged or too short input is refused here, naming it
+    check_duration(raw_path, raw.duration)
+    del raw
     paths = edit_to_files(
         raw_path,
         out_path,

@@ -1,10 +1,22 @@
-"""Atomic file writes: a killed run never leaves a half-written cache file or checkpoint."""
+"""Atomic file writes: a killed run never leaves a half-written cache file or checkpoint.
+
+Each file is written under a hidden temporary name beside its final one,
+``.{stem}.{host}-{pid}-{random}.tmp{suffix}``, and renamed into place only when complete. A run killed
+mid-write (``kill -9``, a power cut) leaves that temporary file behind; the next write of the same final
+path removes such leftovers whose process is gone (same host, no such pid), so reruns do not collect them.
+Writing into a full or read-only folder raises :class:`~editor_env.errors.MusicEditError` naming the
+file and its folder (:func:`write_error`), and leaves nothing under the final name.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import glob
 import json
 import os
+import re
+import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +25,70 @@ from typing import IO, Any
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
+_HOST = re.sub(r"[^A-Za-z0-9]", "", socket.gethostname())[:24] or "host"
+"""This machine's name as it appears in temporary file names (letters and digits only)."""
+FULL_DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+NOT_WRITABLE_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS}
+
+
+def write_error(path: str | os.PathLike, exc: OSError) -> Exception | None:
+    """The :class:`~editor_env.errors.MusicEditError` for writing ``path`` that failed with ``exc`` (a full
+    disk, or a folder this user may not write), or None for another error (raised as it is)."""
+    from editor_env.errors import MusicEditError
+
+    path = Path(path)
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:  # a folder that could not be made: name its parent
+        folder = folder.parent
+    reason = exc.strerror or str(exc)
+    if exc.errno in FULL_DISK_ERRNOS:
+        return MusicEditError(
+            f"Cannot write {path}: no space left in {folder} ({reason}). Free space there or choose another "
+            "folder; nothing was left under that name, and a rerun redoes only what is missing."
+        )
+    if exc.errno in NOT_WRITABLE_ERRNOS:
+        return MusicEditError(
+            f"Cannot write {path}: the folder {folder} is not writable by this user ({reason}). Choose another "
+            "folder or fix its permissions."
+        )
+    return None
+
+
+def temp_prefix(path: str | os.PathLike) -> str:
+    """The start of the temporary names of ``path``'s writes by this process: ``.{stem}.{host}-{pid}-``."""
+    return f".{Path(path).stem}.{_HOST}-{os.getpid()}-"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def remove_stale_temps(path: str | os.PathLike, *, suffix: str | None = None) -> list[Path]:
+    """Remove the temporary files that writes of ``path`` by processes now gone (on this host) left behind
+    (:func:`atomic_path`'s names); returns those removed. A live process's file is never touched."""
+    path = Path(path)
+    tail = ".tmp" + (suffix or path.suffix)
+    pattern = re.compile(re.escape(f".{path.stem}.{_HOST}-") + r"(\d+)-[A-Za-z0-9_]+" + re.escape(tail) + "$")
+    removed = []
+    try:
+        candidates = list(path.parent.glob(f".{glob.escape(path.stem)}.{_HOST}-*{glob.escape(tail)}"))
+    except OSError:
+        return removed
+    for candidate in candidates:
+        match = pattern.match(candidate.name)
+        if match is None or int(match.group(1)) == os.getpid() or _pid_alive(int(match.group(1))):
+            continue
+        with contextlib.suppress(OSError):
+            candidate.unlink()
+            removed.append(candidate)
+    return removed
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, *, suffix: str | None = None) -> Iterator[Path]:
@@ -20,17 +96,32 @@ def atomic_path(path: str | os.PathLike, *, suffix: str | None = None) -> Iterat
 
     The temporary name ends in ``path``'s suffix (or ``suffix``) so that libraries which pick a
     format from the extension (numpy, soundfile, matplotlib) still do the right thing. Hidden
-    (dot-prefixed) temporary names are never mistaken for finished files.
+    (dot-prefixed) temporary names are never mistaken for finished files; those that killed runs left
+    for ``path`` are removed first (:func:`remove_stale_temps`).
+
+    :raises MusicEditError: the folder is full or not writable (:func:`write_error`); nothing is left
+        under ``path`` or the temporary name.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp" + (suffix or path.suffix))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temps(path, suffix=suffix)
+        fd, tmp_name = tempfile.mkstemp(
+            dir=path.parent, prefix=temp_prefix(path), suffix=".tmp" + (suffix or path.suffix)
+        )
+    except OSError as exc:
+        raise (write_error(path, exc) or exc) from exc
     os.close(fd)
     tmp = Path(tmp_name)
     try:
         yield tmp
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give ordinary permissions
         os.replace(tmp, path)
+    except OSError as exc:
+        error = write_error(path, exc)
+        if error is None:
+            raise
+        raise error from exc
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
@@ -105,26 +196,25 @@ def read_torch_checkpoint(
     :param what: what the checkpoint is, for messages (e.g. ``"pointer-network"``).
     :param trained_by: the command that writes such checkpoints, for messages.
     :param error: the package's error type to raise.
-    :raises error: a missing, truncated or corrupt file, or a checkpoint of another kind; the
+    :raises error: a missing, truncated or corrupt file, or a checkpoint of another kind (a MusicEdit checkpoint
+        of another paradigm is named, with the ``--policy`` that reads it: :mod:`editor_env.checkpoints`); the
         message names the file and what to do.
     """
-    import pickle
-    import zipfile
-
     import torch as th
+
+    from editor_env.checkpoints import TORCH_FORMATS, check_paradigm, unreadable_message
 
     path = Path(path)
     if not path.is_file():
         raise error(f"Checkpoint {path} does not exist: train one with `{trained_by}`.")
+    expected = TORCH_FORMATS.get(format_tag, format_tag)
     try:
         payload = th.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, ValueError, OSError, pickle.UnpicklingError, zipfile.BadZipFile) as exc:
-        first_line = str(exc).splitlines()[0] if str(exc) else ""
-        raise error(
-            f"Cannot read checkpoint {path} ({type(exc).__name__}: {first_line}): the file is truncated or corrupt "
-            "(an interrupted copy?) or not a torch checkpoint; use another latest.pt / best.pt or train again."
-        ) from exc
+    except Exception as exc:  # a damaged or foreign file raises many types (RuntimeError, UnpicklingError ...)
+        check_paradigm(path, expected, error)  # another paradigm's checkpoint (e.g. an SB3 agent) is named
+        raise error(unreadable_message(path, exc)) from exc
     if not isinstance(payload, dict) or payload.get("format") != format_tag:
+        check_paradigm(path, expected, error)
         raise error(
             f"{path} is not a {what} checkpoint (no 'format': {format_tag!r}); pass a best.pt / latest.pt "
             f"written by `{trained_by}`."

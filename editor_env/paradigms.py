@@ -212,7 +212,8 @@ def get_paradigm(name: str) -> Paradigm:
 
 
 def check_checkpoint(name: str, checkpoint: str | None) -> Paradigm:
-    """The paradigm ``name``, after checking that it has the checkpoint it needs (before any work)."""
+    """The paradigm ``name``, after checking that it has the checkpoint it needs (before any work), and that
+    the checkpoint is not another paradigm's (:func:`editor_env.checkpoints.check_paradigm` names the one it is)."""
     paradigm = get_paradigm(name)
     if paradigm.needs_checkpoint and not checkpoint:
         raise MusicEditError(
@@ -222,6 +223,10 @@ def check_checkpoint(name: str, checkpoint: str | None) -> Paradigm:
         raise MusicEditError(
             f"Checkpoint {checkpoint} for paradigm {name!r} does not exist: train one with `{paradigm.trained_by}`."
         )
+    if paradigm.needs_checkpoint:
+        from editor_env.checkpoints import check_paradigm
+
+        check_paradigm(checkpoint, paradigm.name)
     return paradigm
 
 

@@ -366,12 +366,15 @@ def build_model(config: BCConfig, obs_dim: int = OBS_DIM, tensorboard_log: str |
     )
 
 
-def save_model(model, path: str | os.PathLike) -> Path:
-    """``model.save`` into a temporary file beside ``path``, then rename (never half-written)."""
+def save_model(model, path: str | os.PathLike, config: BCConfig | None = None) -> Path:
+    """``model.save`` into a temporary file beside ``path``, then rename (never half-written); the archive
+    says it is a ``bc`` agent and holds ``config`` (:func:`editor_env.checkpoints.write_agent_header`)."""
+    from editor_env.checkpoints import write_agent_header
     from editor_env.io import atomic_path
 
     with atomic_path(path) as tmp:
         model.save(tmp)
+        write_agent_header(tmp, "bc", None if config is None else dataclasses.asdict(config))
     return Path(path)
 
 
@@ -407,7 +410,7 @@ def bc_pretrain(
         verbose=verbose,
         progress=progress,
     )
-    report.model_path = str(save_model(model, save_dir / MODEL_FILE))
+    report.model_path = str(save_model(model, save_dir / MODEL_FILE, config))
     report.data["path"] = str(data) if isinstance(data, str | os.PathLike) else None
     report.data.update(data_info or {})
     atomic_write_text(save_dir / REPORT_FILE, json.dumps(report.to_dict(), indent=2, default=str))
@@ -423,4 +426,7 @@ def load_model(path: str | os.PathLike, env=None, device: str = "auto"):
         path = path / MODEL_FILE
     if not path.is_file():
         raise MusicEditError(f"No model at {path}: run `musicedit bc-pretrain` first.")
+    from editor_env.checkpoints import check_paradigm
+
+    check_paradigm(path, "bc")  # a pointer or supervised checkpoint is named, not read as an SB3 archive
     return MaskablePPO.load(path, env=env, device=device)

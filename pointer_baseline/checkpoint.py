@@ -4,6 +4,8 @@ A checkpoint is a ``torch.save`` dict of plain values and tensors (loaded with
 ``weights_only=True``, so no code runs on load)::
 
     format         "musicedit-pointer-network"
+    paradigm       "pointer" (editor_env.checkpoints: a loader of another paradigm names it)
+    format_version editor_env.checkpoints.FORMAT_VERSION (absent in checkpoints written before it)
     model_version  MODEL_VERSION of the code that wrote it
     model_config   PointerModelConfig as a dict
     train_config   the PointerTrainConfig of the run (a dict), when written by the trainer
@@ -23,6 +25,7 @@ from typing import Any
 
 import torch as th
 
+from editor_env.checkpoints import torch_header
 from editor_env.io import atomic_path, read_torch_checkpoint
 from pointer_baseline.errors import PointerError
 from pointer_baseline.model import MODEL_VERSION, PointerModelConfig, PointerNetwork
@@ -34,6 +37,7 @@ def save_checkpoint(path: str | os.PathLike, model: PointerNetwork, **extra: Any
     """Write ``model`` (its config, version and weights) plus ``extra`` entries to ``path`` atomically."""
     payload = {
         "format": CHECKPOINT_FORMAT,
+        **torch_header("pointer"),
         "model_version": MODEL_VERSION,
         "model_config": model.config.to_dict(),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},

@@ -13,10 +13,19 @@ from editor_env.io import atomic_path
 from editor_env.state import ObservationNormalizer
 
 
-def atomic_save(model, path: str | os.PathLike) -> Path:
-    """``model.save`` to a temporary file beside ``path``, then rename: never a half-written checkpoint."""
+def atomic_save(
+    model, path: str | os.PathLike, *, paradigm: str = "bc_ppo", config: dict | None = None, state: dict | None = None
+) -> Path:
+    """``model.save`` to a temporary file beside ``path``, then rename: never a half-written checkpoint.
+
+    The archive also carries ``musicedit.json`` (:func:`editor_env.checkpoints.write_agent_header`): its
+    ``paradigm`` (``bc_ppo`` for PPO training, ``bc`` for BC alone), format version, ``config`` and ``state``
+    (what a resumed run needs beside the weights: ``best_common_reward``)."""
+    from editor_env.checkpoints import write_agent_header
+
     with atomic_path(path) as tmp:
         model.save(tmp)
+        write_agent_header(tmp, paradigm, config, state)
     return Path(path)
 
 
@@ -73,17 +82,31 @@ class ObservationStatsCallback(BaseCallback):
 class CheckpointAndEvalCallback(BaseCallback):
     """Every ``eval_freq`` steps: evaluate deterministically (with masks) on held-out tasks,
     log ``eval/common_reward`` and ``eval/episode_reward``, write ``latest.pt`` and, when the
-    common reward improves, ``best.pt`` (both atomically) into ``save_dir``."""
+    common reward improves, ``best.pt`` (both atomically, best.pt first) into ``save_dir``.
+
+    :param config: the training config, recorded in each checkpoint (:func:`atomic_save`).
+    :param best: the best common reward so far (a resumed run's, from its checkpoint), so ``best.pt`` is replaced
+        only by a better model.
+    """
 
     def __init__(
-        self, eval_env, save_dir: str | os.PathLike, eval_freq: int, n_eval_episodes: int, verbose: int = 0
+        self,
+        eval_env,
+        save_dir: str | os.PathLike,
+        eval_freq: int,
+        n_eval_episodes: int,
+        verbose: int = 0,
+        *,
+        config: dict | None = None,
+        best: float | None = None,
     ) -> None:
         super().__init__(verbose)
         self.eval_env = eval_env
         self.save_dir = Path(save_dir)
         self.eval_freq = max(int(eval_freq), 1)
         self.n_eval_episodes = n_eval_episodes
-        self.best = -np.inf
+        self.config = config
+        self.best = -np.inf if best is None else float(best)
         self._last = 0
 
     def _on_step(self) -> bool:
@@ -100,10 +123,11 @@ class CheckpointAndEvalCallback(BaseCallback):
         self.logger.record("eval/common_reward", common["common_reward"])
         self.logger.record("eval/episode_reward", common["episode_reward"])
         self.logger.record("eval/output_ratio", common["output_ratio"])
-        atomic_save(self.model, self.save_dir / "latest.pt")
-        if common["common_reward"] > self.best:
+        state = {"best_common_reward": max(self.best, common["common_reward"])}
+        if common["common_reward"] > self.best:  # best.pt first: a latest.pt that records this best implies best.pt
             self.best = common["common_reward"]
-            atomic_save(self.model, self.save_dir / "best.pt")
+            atomic_save(self.model, self.save_dir / "best.pt", config=self.config, state=state)
+        atomic_save(self.model, self.save_dir / "latest.pt", config=self.config, state=state)
         return common["common_reward"]
 
 

@@ -28,8 +28,10 @@ def load_agent(checkpoint: str, device: str = "auto"):
     path = Path(checkpoint)
     if not path.is_file():
         raise MusicEditError(f"Checkpoint {path} does not exist: train one with `python -m policies.train`.")
+    from editor_env.checkpoints import check_paradigm
     from policies.errors import PolicyConfigError
 
+    check_paradigm(path, "bc_ppo")  # another paradigm's checkpoint is named with the --policy that reads it
     try:
         return BCMaskablePPO.load(path, device=device)
     except PolicyConfigError as exc:  # a real agent of another observation layout (e.g. before the locked beats)

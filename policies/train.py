@@ -213,7 +213,12 @@ def train(config: TrainConfig, *, checkpoint: str | None = None, progress: bool 
     venv = VecMonitor(SubprocVecEnv(thunks) if config.subprocess else DummyVecEnv(thunks))
     demonstrations = load_demonstrations(config.bc_mixed) if config.bc_mixed else None
 
+    best = None
     if checkpoint:
+        from editor_env.checkpoints import check_paradigm
+
+        info = check_paradigm(checkpoint, "bc_ppo")  # a pointer or supervised checkpoint is named, not read as SB3
+        best = ((info.state if info is not None else None) or {}).get("best_common_reward")
         model = BCMaskablePPO.load(checkpoint, env=venv, device=config.device)
         model.demonstrations = demonstrations
         print(f"Resumed from {checkpoint} at step {model.num_timesteps}")
@@ -224,13 +229,15 @@ def train(config: TrainConfig, *, checkpoint: str | None = None, progress: bool 
 
             pretrain_policy(model, config.bc_pretrain, epochs=config.bc_pretrain_epochs, seed=config.seed)
     initial_obs = demonstrations.obs if demonstrations is not None else None
-    callbacks = [
-        *(callbacks or []),
-        ObservationStatsCallback(initial=initial_obs),
-        CheckpointAndEvalCallback(
-            MusicEditEnv(tasks=held_out), save_dir, eval_freq=config.eval_freq, n_eval_episodes=config.n_eval_episodes
-        ),
-    ]
+    checkpointer = CheckpointAndEvalCallback(
+        MusicEditEnv(tasks=held_out),
+        save_dir,
+        eval_freq=config.eval_freq,
+        n_eval_episodes=config.n_eval_episodes,
+        config=dataclasses.asdict(config),
+        best=best,
+    )
+    callbacks = [*(callbacks or []), ObservationStatsCallback(initial=initial_obs), checkpointer]
     remaining = max(config.total_timesteps - model.num_timesteps, 0)
     try:
         model.learn(
@@ -241,7 +248,8 @@ def train(config: TrainConfig, *, checkpoint: str | None = None, progress: bool 
             progress_bar=progress,
         )
     except KeyboardInterrupt:
-        atomic_save(model, save_dir / "latest.pt")
+        state = {"best_common_reward": checkpointer.best} if np.isfinite(checkpointer.best) else None
+        atomic_save(model, save_dir / "latest.pt", config=dataclasses.asdict(config), state=state)
         print(f"Interrupted at step {model.num_timesteps}: resume with --checkpoint {save_dir / 'latest.pt'}")
         raise
     finally:

@@ -223,7 +223,7 @@ def main(argv=None) -> int:
     from imitation_data.cli import training_sets
     from imitation_data.transitions import build_dataset
     from imitation_data.variants import parse_variants, write_variants
-    from policies.callbacks import ObservationStatsCallback
+    from policies.callbacks import ObservationStatsCallback, atomic_save
     from policies.ppo import load_demonstrations
     from policies.train import TrainConfig, build_model, make_env_fn
 
@@ -294,7 +294,7 @@ def main(argv=None) -> int:
         venv = venv_of(train_tasks)
         model = build_model(config, venv, demos, str(out / "tb"))
         bc_report = pretrain_policy(model, train_set, epochs=args.bc_epochs, seed=args.seed, val_data=held, verbose=1)
-        model.save(out / "bc_policy.zip")
+        atomic_save(model, out / "bc_policy.zip", paradigm="bc", config=dataclasses.asdict(config))
         acc = bc_report.val_accuracy
         print(
             f"   held-out accuracy: type {acc['type']:.3f}, size {acc['size']:.3f}, amount {acc['amount']:.3f}, "
@@ -339,7 +339,7 @@ def main(argv=None) -> int:
                 progress_bar=False,
             )
             ppo["seconds"] = round(time.perf_counter() - t0, 1)
-            model.save(out / "bc_ppo_policy.zip")
+            atomic_save(model, out / "bc_ppo_policy.zip", paradigm="bc_ppo", config=dataclasses.asdict(config))
         else:
             print("   no time left for PPO: BC + PPO is BC alone")
         ppo.update(

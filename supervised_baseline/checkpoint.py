@@ -3,7 +3,8 @@ they are truncated, foreign, or made with another model config or analysis param
 
 A checkpoint is a ``torch.save`` dict (loaded with ``weights_only=True``, so no code runs)::
 
-    format "musicedit-supervised", version, model_config, train_config, params (AudioParams),
+    format "musicedit-supervised", version, paradigm "supervised" and format_version
+    (editor_env.checkpoints; absent in checkpoints written before them), model_config, train_config, params (AudioParams),
     normalisation {mean, std} (also in the weights' buffers), model_state, optimizer_state,
     epoch (epochs finished), global_step, best_val, history [per-epoch dicts], torch_rng_state
 """
@@ -14,6 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from editor_env.checkpoints import torch_header
 from editor_env.io import atomic_path, read_torch_checkpoint
 from editor_env.params import DEFAULT_PARAMS, AudioParams
 from supervised_baseline.config import ModelConfig, config_diff, model_config_from_dict
@@ -28,7 +30,9 @@ def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
     import torch as th
 
     with atomic_path(path) as tmp:
-        th.save({"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, **payload}, tmp)
+        th.save(
+            {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, **torch_header("supervised"), **payload}, tmp
+        )
     return Path(path)
 
 

@@ -317,9 +317,9 @@ def _train(config: TrainConfig, resume, samples, params: AudioParams, progress: 
             improved = val["total_loss"] < best_val
             best_val = min(best_val, val["total_loss"])
             payload = _payload(model, optimizer, config, params, epoch, global_step, best_val, history)
-            save_checkpoint(save_dir / "latest.pt", payload)
-            if improved:
+            if improved:  # best.pt first: a killed run never resumes with a best_val that best.pt lacks
                 save_checkpoint(save_dir / "best.pt", payload)
+            save_checkpoint(save_dir / "latest.pt", payload)
             log(
                 f"epoch {epoch}/{config.epochs} train total {entry['train_total_loss']:.5f} val total "
                 f"{val['total_loss']:.5f} l1 {val['l1_loss']:.5f}{' (best)' if improved else ''} [{seconds:.1f} s]"

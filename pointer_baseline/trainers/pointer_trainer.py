@@ -775,9 +775,9 @@ def _train(config: PointerTrainConfig, resume: str | None, device: str, ctx) -> 
             improved = metrics["free_within5"] > best
             if improved:
                 best = metrics["free_within5"]
-            checkpoint(save_dir / "latest.pt")
-            if improved:
+            if improved:  # best.pt first: a latest.pt that counts this epoch's score as the best implies best.pt has it
                 checkpoint(save_dir / "best.pt")
+            checkpoint(save_dir / "latest.pt")
             if config.progress:
                 say(
                     f"epoch {epoch}: val loss {metrics['loss']:.4f}, delta accuracy {metrics['delta_accuracy']:.4f}, "
@@ -836,7 +836,8 @@ def calibrate_checkpoint(
             yield th.as_tensor(sample.mel, device=device), targets
 
     thresholds = calibrate_thresholds(model, recordings())
-    extra = {k: v for k, v in payload.items() if k not in ("format", "model_version", "model_config", "state_dict")}
+    own = ("format", "paradigm", "format_version", "model_version", "model_config", "state_dict")
+    extra = {k: v for k, v in payload.items() if k not in own}
     save_checkpoint(out, model, **extra)
     return thresholds
 

@@ -57,8 +57,8 @@ def test_benchmark_writes_table_csv_json_and_plots(data_dir, tmp_path):
 
 
 def test_learned_paradigm_without_checkpoint_fails_before_any_work(data_dir, tmp_path, capsys):
-    with pytest.raises(MusicEditError, match="needs a trained model"):
-        run_benchmark(data_dir, ["retarget", "pointer"], progress=False)
+    with pytest.raises(MusicEditError, match="needs a trained model and none ships.*python -m policies.train"):
+        run_benchmark(data_dir, ["retarget", "bc_ppo"], progress=False)
     with pytest.raises(MusicEditError, match="does not exist"):
         run_benchmark(data_dir, ["bc_ppo"], checkpoints={"bc_ppo": str(tmp_path / "missing.pt")}, progress=False)
     with pytest.raises(MusicEditError, match="Unknown paradigm"):

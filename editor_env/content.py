@@ -47,6 +47,8 @@ from editor_env.jams import JUNK_KINDS
 from editor_env.params import DEFAULT_PARAMS, AudioParams
 
 CONTENT_FORMAT = "musicedit-content-model"
+CONTENT_FORMAT_VERSION = 1
+"""Version of the checkpoint layout (``paradigm``, ``format_version``, ``config``, weights, feature statistics)."""
 FEATURE_VERSION = 1
 """Bumped whenever :func:`content_features` changes; a checkpoint of another version is refused."""
 CONTENT_KINDS = JUNK_KINDS

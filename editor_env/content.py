@@ -96,16 +96,6 @@ def _column(features: np.ndarray, group: str) -> np.ndarray:
     return features[:, feature_slice(group)][:, 0].astype(np.float64)
 
 
-def _shifted(matrix: np.ndarray, lag: int) -> np.ndarray:
-    """``out[i] = matrix[i, i + lag]`` (0 outside the recording), ``(n,)``."""
-    n = matrix.shape[0]
-    out = np.zeros(n)
-    if abs(lag) < n:
-        i = np.arange(max(0, -lag), min(n, n - lag))
-        out[i] = matrix[i, i + lag]
-    return out
-
-
 def exact_repeat(mel: np.ndarray, beat_frames: np.ndarray, lag: int) -> np.ndarray:
     """``(n_beats,)`` log10 of the mean absolute mel difference between each beat and the beat ``lag`` beats
     later (negative ``lag``: earlier), aligned on their onsets to the best of -1, 0, +1 frames; 0 (that is, far
@@ -164,6 +154,44 @@ def exact_match(mel: np.ndarray, beat_frames: np.ndarray, params: AudioParams = 
     return scale(before), scale(after)
 
 
+RECURRENCE_BLOCK = 512
+"""Beats whose similarity rows :func:`_recurrence` holds at once: memory grows with the recording's length, not
+its square (a 2-hour recording has about 15,000 beats)."""
+
+
+def _recurrence(v: np.ndarray) -> list[np.ndarray]:
+    """The recurrence features of unit beat vectors ``v`` ``(n_beats, d)``: the bar similarity at each of
+    :data:`RECURRENCE_LAGS` before and after, the best match 4-64 beats before and after, and typicality (the mean of
+    the 5 best matches at least 8 beats away); each ``(n_beats,)``. The bar similarity of beats ``i`` and ``j`` is
+    the mean cosine of beats ``i..i+3`` against ``j..j+3``; rows are computed :data:`RECURRENCE_BLOCK` at a time."""
+    n = v.shape[0]
+    lag_out = {(lag, sign): np.zeros(n) for lag in RECURRENCE_LAGS for sign in (-1, 1)}
+    near_before, near_after, typical = np.full(n, -1.0), np.full(n, -1.0), np.zeros(n)
+    k = min(5, max(n - 1, 1))
+    for a in range(0, n, RECURRENCE_BLOCK):
+        b = min(a + RECURRENCE_BLOCK, n)
+        rows = np.arange(a, b)
+        context = np.zeros((b - a, n), np.float32)
+        count = np.zeros((b - a, n), np.float32)
+        for m in range(CONTEXT_BEATS):
+            hi = min(b, n - m)
+            if hi > a:
+                context[: hi - a, : n - m] += (v[a + m : hi + m] @ v[m:].T).astype(np.float32)
+                count[: hi - a, : n - m] += 1.0
+        context /= np.maximum(count, 1.0)
+        for (lag, sign), out in lag_out.items():
+            j = rows + sign * lag
+            ok = (j >= 0) & (j < n)
+            out[rows[ok]] = context[np.flatnonzero(ok), j[ok]]
+        offsets = np.arange(n)[None, :] - rows[:, None]  # j - i
+        near_before[a:b] = np.where((offsets <= -4) & (offsets >= -64), context, -1.0).max(axis=1)
+        near_after[a:b] = np.where((offsets >= 4) & (offsets <= 64), context, -1.0).max(axis=1)
+        far = np.where(np.abs(offsets) >= 8, context, -1.0)
+        typical[a:b] = np.sort(far, axis=1)[:, -k:].mean(axis=1)
+    lags = [lag_out[(lag, sign)] for lag in RECURRENCE_LAGS for sign in (-1, 1)]
+    return [*lags, near_before, near_after, typical]
+
+
 def content_features(analysis: Analysis, params: AudioParams = DEFAULT_PARAMS) -> np.ndarray:
     """``(n_beats, N_CONTENT_FEATURES)`` float32 inputs of the content model (module docstring)."""
     features = np.asarray(analysis.features, dtype=np.float64)
@@ -186,26 +214,7 @@ def content_features(analysis: Analysis, params: AudioParams = DEFAULT_PARAMS) -
     chroma = chroma / np.maximum(np.linalg.norm(chroma, axis=1, keepdims=True), 1e-8)
     v = np.hstack([z, chroma])
     v /= np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-8)
-    sim = (v @ v.T).astype(np.float32)
-    context = np.zeros_like(sim)  # similarity of the bars starting at i and j (beats i..i+3 vs j..j+3)
-    count = np.zeros_like(sim)
-    for m in range(CONTEXT_BEATS):
-        if m < n:
-            context[: n - m, : n - m] += sim[m:, m:]
-            count[: n - m, : n - m] += 1.0
-    context /= np.maximum(count, 1.0)
-    for lag in RECURRENCE_LAGS:
-        extra += [_shifted(context, -lag), _shifted(context, lag)]
-    offsets = np.arange(n)[None, :] - np.arange(n)[:, None]  # j - i
-    near_before = (offsets <= -4) & (offsets >= -64)
-    near_after = (offsets >= 4) & (offsets <= 64)
-    extra += [
-        np.where(near_before, context, -1.0).max(axis=1) if n else np.zeros(0),
-        np.where(near_after, context, -1.0).max(axis=1) if n else np.zeros(0),
-    ]
-    far = np.where(np.abs(offsets) >= 8, context, -1.0)
-    k = min(5, max(n - 1, 1))
-    extra.append(np.sort(far, axis=1)[:, -k:].mean(axis=1) if n else np.zeros(0))
+    extra += _recurrence(v)
     beat_frames = np.clip(analysis.beats.frames(params), 0, max(analysis.mel.shape[1] - 1, 0))
     for lag in EXACT_LAGS:
         extra += [exact_repeat(analysis.mel, beat_frames, -lag), exact_repeat(analysis.mel, beat_frames, lag)]

@@ -239,7 +239,6 @@ def run_benchmark(
         set without recordings. A paradigm that fails on one recording is recorded as an error row
         (named in the report); the others go on.
     """
-    import dataclasses as _dc
 
     from tqdm import tqdm
 
@@ -286,7 +285,7 @@ def run_benchmark(
             device=device,
             params=params,
         )
-        resolved = resolve_length(_dc.replace(base))  # what each paradigm is asked (it resolves again, timed)
+        resolved = resolve_length(dataclasses.replace(base))  # what each paradigm is asked (it resolves again, timed)
         asked = resolved.constraints
         modes[asked.length_mode] = modes.get(asked.length_mode, 0) + 1
         config = requested_reward_config(asked, raw_s, base=reward_config)
@@ -294,12 +293,12 @@ def run_benchmark(
         scorer = Scorer(task.analysis, task.reference, config, params, labels=labels, content=content)
         for name in paradigms:
             bar.set_postfix_str(f"{name} {task.name}")
-            request = _dc.replace(base, checkpoint=checkpoints.get(name))
+            request = dataclasses.replace(base, checkpoint=checkpoints.get(name))
             row: dict[str, Any] = {"paradigm": name, "sample": task.name, "error": ""}
             try:
                 if name not in warmed:  # the first call loads the model (and compiles): not timed
                     warmed.add(name)
-                    run_paradigm(name, _dc.replace(request))
+                    run_paradigm(name, dataclasses.replace(request))
                 started = time.perf_counter()
                 output = run_paradigm(name, request)
                 seconds = time.perf_counter() - started
